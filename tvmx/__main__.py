@@ -1,0 +1,3 @@
+from tvmx.cli import main
+
+main()

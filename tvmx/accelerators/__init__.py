@@ -1,0 +1,46 @@
+"""Accelerators a target can declare. Each kind plugs into the simulator and the build through this interface."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from tvmx.errors import InputError
+from tvmx.target.model import Target
+from tvmx.toolchain.command import Executor
+
+
+@dataclass(frozen=True)
+class SimulatorExtras:
+    """What Spike needs to model an accelerator: extension libraries, the RoCC name, environment."""
+
+    extlibs: tuple[Path, ...] = ()
+    extension: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    stats_file: Path | None = None  # where the model writes its counters as JSON at exit
+
+
+class Accelerator(Protocol):
+    def simulator_extras(self, workdir: Path, executor: Executor) -> SimulatorExtras:
+        """Build (or reuse from the cache) the simulator model; say how to load it."""
+        ...
+
+    def collect_stats(self, extras: SimulatorExtras, instret: int | None) -> dict[str, Any]:
+        """Counters for stats.json; must include `cycles`, the estimated total for the program."""
+        ...
+
+    def include_dirs(self, build_dir: Path) -> tuple[Path, ...]:
+        """Header folders for C code that drives the accelerator (writes generated headers into build_dir)."""
+        ...
+
+
+def accelerator_for(target: Target) -> Accelerator | None:
+    if target.accelerator is None:
+        return None
+    kind = target.accelerator["kind"]
+    if kind == "gemmini":
+        from tvmx.accelerators.gemmini import Gemmini  # imported lazily: only gemmini targets need it
+
+        return Gemmini.from_target(target)
+    raise InputError(f"{target.path}: $.accelerator.kind: unknown accelerator '{kind}'", hint="known: gemmini")

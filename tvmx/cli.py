@@ -1,0 +1,261 @@
+"""The `tvmx` command line: a thin layer over the Python API. Errors surface in exactly one place,
+`main`, as `tvmx: error: ...` plus a hint; tracebacks only with -v."""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from tvmx import __version__
+from tvmx.errors import ExitCode, MismatchError, TvmxError
+from tvmx.options import Options, make_options, parse_input_shapes
+from tvmx.stages.registry import STAGES, find_stage, stage_names
+from tvmx.target import list_targets, load_target
+from tvmx.target.loader import read_target_data
+
+STATE = {"verbose": False}
+
+
+def _echo(msg: str) -> None:
+    click.echo(msg, err=True)
+
+
+def _options(ctx: click.Context, **cli: Any) -> Options:
+    shapes = parse_input_shapes(cli.pop("input_shape", ()) or ())
+    return make_options(cli.pop("config", None), input_shapes=shapes or None, verbose=STATE["verbose"] or None,
+                        **cli)
+
+
+def _set_verbose(_ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    STATE["verbose"] = STATE["verbose"] or value
+
+
+verbose_option = click.option("-v", "--verbose", is_flag=True, expose_value=False, callback=_set_verbose,
+                              is_eager=True, help="show progress, stage timings and tracebacks")
+
+
+# Options shared by the commands that compile.
+def compile_options(f: Any) -> Any:
+    f = verbose_option(f)
+    f = click.option("--target", "-t", "target", required=True, help="target name (targets/) or YAML path")(f)
+    f = click.option("--config", help="pipeline preset: name in configs/ or a YAML path")(f)
+    f = click.option("--input-shape", multiple=True, metavar="NAME=D0,D1,...",
+                     help="static shape for a dynamic model input (repeatable)")(f)
+    f = click.option("--opt-level", type=click.IntRange(0, 3), default=None, help="C optimisation level")(f)
+    return f
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="show progress, stage timings and tracebacks")
+@click.version_option(__version__, prog_name="tvmx")
+def cli(verbose: bool) -> None:
+    """Compile ONNX models to bare-metal RISC-V ELFs (optionally driving a RoCC accelerator),
+    run them on Spike and check them against onnxruntime."""
+    STATE["verbose"] = verbose
+
+
+@cli.command("stages")
+def stages_cmd() -> None:
+    """List the compilation stages in order."""
+    for s in STAGES:
+        alias = f" (alias: {', '.join(s.aliases)})" if s.aliases else ""
+        click.echo(f"{s.index}. {s.name:<9} {s.description}{alias}  -> {s.produces}")
+
+
+@cli.command("compile")
+@click.argument("model", type=click.Path(path_type=Path))
+@compile_options
+@click.option("-o", "--output", "build_dir", type=click.Path(path_type=Path), help="build directory")
+@click.option("--compile-to", type=click.Choice(stage_names()), help="stop after this stage")
+@click.option("--dry-run", is_flag=True, help="print external commands instead of running them")
+def compile_cmd(model: Path, target: str, build_dir: Path | None, compile_to: str | None, dry_run: bool,
+                **opts: Any) -> None:
+    """Compile MODEL.onnx for a target into BUILD_DIR/model.elf."""
+    from tvmx.pipeline import compile_model
+
+    tgt = load_target(target)
+    options = _options(click.get_current_context(), **opts)
+    stage = find_stage(compile_to) if compile_to else None
+    result = compile_model(model, tgt, options, build_dir, compile_to=stage, dry_run=dry_run,
+                           log=_echo if STATE["verbose"] else lambda _m: None)
+    what = "model.elf" if result.last_stage is STAGES[-1] else f"stages up to {result.last_stage.name}"
+    click.echo(f"tvmx: compiled {model.name} for {tgt.name} in {result.seconds:.2f} s: "
+               f"{result.build_dir / 'model.elf' if what == 'model.elf' else result.build_dir} ({what})")
+
+
+def _print_outputs(outputs: dict[str, np.ndarray]) -> None:
+    with np.printoptions(precision=5, suppress=True, threshold=20, edgeitems=4):
+        for name, arr in outputs.items():
+            click.echo(f"{name} {arr.dtype}{list(arr.shape)}: {arr.ravel()}")
+
+
+@cli.command("run")
+@verbose_option
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--target", "-t", "target", help="target (required for a bare ELF; default: the build's)")
+@click.option("--inputs", type=click.Path(path_type=Path), help=".npz of inputs keyed by ONNX input name")
+@click.option("--seed", type=int, default=None, help="random inputs from this seed (default 0)")
+@click.option("--output-dir", type=click.Path(path_type=Path), help="where to write <output>.npy and stats.json")
+@click.option("--timeout", type=float, help="seconds before the simulation is stopped")
+def run_cmd(path: Path, target: str | None, inputs: Path | None, seed: int | None, output_dir: Path | None,
+            timeout: float | None) -> None:
+    """Run a build directory (or any bare-metal ELF with --target) on the target's simulator."""
+    from tvmx.run.runner import load_inputs, run_build, run_elf
+
+    if path.is_file():
+        if target is None:
+            raise click.UsageError("running a bare ELF needs --target")
+        sim = run_elf(load_target(target), path, timeout=timeout, capture=False)
+        if output_dir is not None:
+            output_dir.mkdir(parents=True, exist_ok=True)
+            (output_dir / "stats.json").write_text(json.dumps(sim.stats, indent=2) + "\n")
+        sys.exit(sim.returncode)
+    if not path.is_dir():
+        raise TvmxError(f"{path}: no such build directory or ELF file", hint="pass BUILD_DIR or a .elf")
+    tgt = load_target(target or _build_target(path))
+    io = json.loads((path / "io.json").read_text()) if (path / "io.json").is_file() else {"inputs": []}
+    result = run_build(tgt, path, load_inputs(io, inputs, seed), output_dir, timeout=timeout)
+    _print_outputs(result.outputs)
+    stats = ", ".join(f"{k}={v}" for k, v in result.stats.items())
+    click.echo(f"tvmx: ran on {tgt.name}: {stats}; outputs in {result.files[0].parent}")
+
+
+def _build_target(build_dir: Path) -> str:
+    try:
+        manifest = json.loads((build_dir / "manifest.json").read_text())
+        return str(manifest["target_path"])
+    except (OSError, ValueError, KeyError):
+        raise TvmxError(f"{build_dir}: cannot tell which target it was built for",
+                        hint="pass --target, or recompile with `tvmx compile`") from None
+
+
+@cli.command("verify")
+@click.argument("model", type=click.Path(path_type=Path))
+@compile_options
+@click.option("--inputs", type=click.Path(path_type=Path), help=".npz of inputs keyed by ONNX input name")
+@click.option("--seed", type=int, default=None, help="random inputs from this seed (default 0)")
+@click.option("-o", "--output", "build_dir", type=click.Path(path_type=Path), help="build directory")
+@click.option("--rtol", type=float, help="relative tolerance (default: the target's)")
+@click.option("--atol", type=float, help="absolute tolerance (default: the target's)")
+def verify_cmd(model: Path, target: str, inputs: Path | None, seed: int | None, build_dir: Path | None,
+               **opts: Any) -> None:
+    """Compile (or reuse an up-to-date build), run, and compare every output with onnxruntime."""
+    from tvmx.verify.flow import verify_model
+
+    tgt = load_target(target)
+    options = _options(click.get_current_context(), **opts)
+    report = verify_model(model, tgt, options, build_dir, inputs=inputs, seed=seed,
+                          log=_echo if STATE["verbose"] else lambda _m: None)
+    _print_outputs(report.outputs)
+    click.echo(f"tvmx: verify {model.name} on {tgt.name}: {report.comparison.summary()}; "
+               f"instret={report.stats.get('instret')} cycles={report.stats.get('cycles')}")
+    if not report.comparison.ok:
+        raise MismatchError("outputs differ from onnxruntime beyond the tolerance",
+                            hint="loosen --rtol/--atol if the difference is expected rounding")
+
+
+@cli.command("dump-ir")
+@click.argument("model", type=click.Path(path_type=Path))
+@compile_options
+@click.option("--stage", "stage_name", required=True,
+              type=click.Choice(["import", "relax", "relay", "tune", "tir", "c", "asm"]), help="which IR")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="write to FILE instead of stdout")
+def dump_ir_cmd(model: Path, target: str, stage_name: str, output: Path | None, **opts: Any) -> None:
+    """Print the IR of one stage of MODEL for a target."""
+    from tvmx.dump import dump_ir
+
+    text = dump_ir(model, load_target(target), _options(click.get_current_context(), **opts), stage_name)
+    if output:
+        output.write_text(text)
+    else:
+        click.echo(text, nl=False)
+
+
+@cli.group("targets")
+def targets_group() -> None:
+    """List, show and validate target descriptions."""
+
+
+@targets_group.command("list")
+def targets_list() -> None:
+    for path in list_targets():
+        try:
+            t = load_target(str(path))
+            click.echo(f"{t.name:<14} {t.description}  ({path})")
+        except TvmxError as exc:
+            click.echo(f"{path.stem:<14} INVALID: {exc.message}")
+
+
+@targets_group.command("show")
+@click.argument("target")
+def targets_show(target: str) -> None:
+    t = load_target(target)
+    click.echo(f"# {t.path}")
+    click.echo(t.path.read_text(), nl=False)
+
+
+@targets_group.command("validate")
+@click.argument("files", nargs=-1, required=True)
+def targets_validate(files: tuple[str, ...]) -> None:
+    """Validate target files; exits non-zero if any is invalid."""
+    bad = 0
+    for f in files:
+        try:
+            read_target_data(Path(f))
+            click.echo(f"{f}: ok")
+        except TvmxError as exc:
+            bad += 1
+            click.echo(f"tvmx: error: {exc.message}", err=True)
+    if bad:
+        sys.exit(ExitCode.USER_ERROR)
+
+
+@cli.command("doctor")
+@click.option("--target", "-t", "target", default="rv64gc", help="target whose toolchain to look for")
+def doctor_cmd(target: str) -> None:
+    """Say which toolchain and simulator tvmx finds, with versions, and how to install what is missing."""
+    from tvmx.doctor import run_checks
+
+    checks = run_checks(load_target(target))
+    for c in checks:
+        mark = "ok  " if c.ok else "MISSING"
+        click.echo(f"[{mark}] {c.name}: {c.detail}")
+        if not c.ok and c.fix:
+            click.echo(f"         fix: {c.fix}")
+    if not all(c.ok for c in checks):
+        sys.exit(ExitCode.USER_ERROR)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: the one place TvmxErrors become `tvmx: error:` lines and exit codes."""
+    try:
+        cli.main(args=argv, prog_name="tvmx", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        click.echo(f"tvmx: error: {exc.format_message()}", err=True)
+        click.echo("  hint: see `tvmx --help` or `tvmx COMMAND --help`", err=True)
+        sys.exit(ExitCode.USAGE)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except TvmxError as exc:
+        if STATE["verbose"]:
+            traceback.print_exc()
+        click.echo(f"tvmx: error: {exc.message}", err=True)
+        if exc.hint:
+            click.echo(f"  hint: {exc.hint}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # a bug in tvmx: say so, keep the traceback for -v
+        if STATE["verbose"]:
+            traceback.print_exc()
+        click.echo(f"tvmx: error: internal error: {exc.__class__.__name__}: {exc}", err=True)
+        click.echo("  hint: this is a bug in tvmx; rerun with -v for the traceback and report it", err=True)
+        sys.exit(ExitCode.INTERNAL)

@@ -1,0 +1,148 @@
+"""`tvmx run`: a compiled model (build dir) or any bare-metal ELF on the target's simulator."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tvmx.accelerators import SimulatorExtras, accelerator_for
+from tvmx.build.builddir import atomic_write
+from tvmx.errors import InputError
+from tvmx.run import elfio
+from tvmx.simulator import guest
+from tvmx.simulator.spike import Spike, read_signature
+from tvmx.target.model import Target
+from tvmx.toolchain.command import Executor
+
+
+@dataclass
+class RunResult:
+    outputs: dict[str, np.ndarray]
+    stats: dict[str, Any]
+    console: str
+    seconds: float
+    files: list[Path] = field(default_factory=list)
+
+
+def simulator_for(target: Target, workdir: Path, executor: Executor) -> tuple[Spike, SimulatorExtras]:
+    accel = accelerator_for(target)
+    extras = accel.simulator_extras(workdir, executor) if accel else SimulatorExtras()
+    return Spike(target.simulator, extras.extlibs, extras.extension), extras
+
+
+def _stats(target: Target, extras: SimulatorExtras, instret: int | None) -> dict[str, Any]:
+    accel = accelerator_for(target)
+    if accel is not None:
+        return accel.collect_stats(extras, instret)
+    # A CPU-only Spike retires one instruction per cycle.
+    return {"instret": instret, "cycles": instret}
+
+
+@dataclass
+class SimulatorRun:
+    returncode: int
+    console: str
+    stats: dict[str, Any]
+    signature: bytes  # the dumped .tvmx_outputs region
+    signature_base: int  # its guest address
+    seconds: float
+
+
+def run_elf(target: Target, elf: Path, *, timeout: float | None = None, capture: bool = True,
+            log_path: Path | None = None) -> SimulatorRun:
+    """Run a bare-metal ELF to completion. With capture=False its console goes straight to ours."""
+    executor = Executor(log_path)
+    with tempfile.TemporaryDirectory(prefix="tvmx-run-") as tmp:
+        workdir = Path(tmp)
+        spike, extras = simulator_for(target, workdir, executor)
+        signature = workdir / "signature.txt"
+        places = elfio.symbols(elf, {"begin_signature", "tvmx_stats"})
+        cmd = spike.command(elf, signature=signature if "begin_signature" in places else None, env=extras.env)
+        t0 = time.perf_counter()
+        res = executor.run(cmd, check=False, capture=capture, timeout=timeout or target.simulator.timeout_s)
+        seconds = time.perf_counter() - t0
+        blob = read_signature(signature) if signature.exists() else b""
+        base = places.get("begin_signature", (0, 0))[0]
+        counters = None
+        if blob and "tvmx_stats" in places:
+            counters = guest.parse_stats(elfio.read_region(blob, base, places["tvmx_stats"][0], 32))
+        stats = _stats(target, extras, counters.instret if counters else None)
+    return SimulatorRun(res.returncode, res.stdout + res.stderr, stats, blob, base, seconds)
+
+
+def load_inputs(io: dict[str, Any], inputs: Path | None, seed: int | None) -> dict[str, np.ndarray]:
+    """Inputs by ONNX name from an .npz, or random ones from `seed` (the same ones `verify` uses)."""
+    specs = io["inputs"]
+    if inputs is None:
+        return random_inputs(specs, seed or 0)
+    try:
+        data = np.load(inputs)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read inputs {inputs}: {exc}", hint="save inputs with numpy.savez") from exc
+    out = {}
+    for spec in specs:
+        if spec["name"] not in data:
+            raise InputError(f"{inputs}: no array named '{spec['name']}'",
+                             hint=f"the model's inputs are: {', '.join(s['name'] for s in specs)}")
+        arr = np.asarray(data[spec["name"]])
+        if list(arr.shape) != spec["shape"]:
+            raise InputError(f"{inputs}: '{spec['name']}' has shape {list(arr.shape)}, expected {spec['shape']}")
+        out[spec["name"]] = arr.astype(spec["dtype"])
+    return out
+
+
+def random_inputs(specs: list[dict[str, Any]], seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    out = {}
+    for spec in specs:
+        dtype = np.dtype(spec["dtype"])
+        if dtype.kind == "f":
+            out[spec["name"]] = rng.standard_normal(spec["shape"]).astype(dtype)
+        elif dtype == np.bool_:
+            out[spec["name"]] = rng.integers(0, 2, spec["shape"]).astype(dtype)
+        else:
+            info = np.iinfo(dtype)
+            out[spec["name"]] = rng.integers(max(info.min, -128), min(info.max, 127) + 1, spec["shape"]).astype(dtype)
+    return out
+
+
+def run_build(target: Target, build_dir: Path, inputs: dict[str, np.ndarray], output_dir: Path | None,
+              *, timeout: float | None = None) -> RunResult:
+    elf, io_path = build_dir / "model.elf", build_dir / "io.json"
+    if not elf.is_file() or not io_path.is_file():
+        raise InputError(f"{build_dir} is not a finished tvmx build (no model.elf / io.json)",
+                         hint="run `tvmx compile MODEL.onnx --target T` first")
+    io = json.loads(io_path.read_text())
+    out_dir = output_dir or build_dir / "run"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="tvmx-elf-") as tmp:
+        patched = Path(tmp) / "model.elf"
+        elfio.patch_inputs(elf, patched, {s["symbol"]: inputs[s["name"]].astype(s["dtype"]).astype(
+            np.dtype(s["dtype"]).newbyteorder("<")).tobytes() for s in io["inputs"]})
+        sim = run_elf(target, patched, timeout=timeout, log_path=build_dir / "commands.sh")
+    guest.check_exit(sim.returncode, sim.console, elf)
+    places = elfio.symbols(elf, {s["symbol"] for s in io["outputs"]})
+    outputs, files = {}, []
+    for spec in io["outputs"]:
+        addr, size = places[spec["symbol"]]
+        nbytes = int(np.prod(spec["shape"], dtype=np.int64)) * np.dtype(spec["dtype"]).itemsize
+        arr = elfio.to_array(elfio.read_region(sim.signature, sim.signature_base, addr, nbytes), spec["dtype"], spec["shape"])
+        outputs[spec["name"]] = arr
+        path = out_dir / f"{_safe(spec['name'])}.npy"
+        np.save(path, arr)
+        files.append(path)
+    stats = {**sim.stats, "wall_seconds": round(sim.seconds, 3)}
+    stats_path = out_dir / "stats.json"
+    atomic_write(stats_path, json.dumps(stats, indent=2) + "\n")
+    files.append(stats_path)
+    return RunResult(outputs, stats, sim.console, sim.seconds, files)
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)

@@ -1,0 +1,1 @@
+"""Simulators behind one interface that returns commands (cocotb's runner), and guest result parsing."""

@@ -1,0 +1,36 @@
+"""What every stage receives. Stages never see the command line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Callable
+
+from tvmx.accelerators import Accelerator, accelerator_for
+from tvmx.build.builddir import BuildDir
+from tvmx.options import Options
+from tvmx.target.model import Target
+from tvmx.toolchain.command import Executor
+from tvmx.toolchain.riscv import Toolchain, find_toolchain
+
+
+@dataclass
+class StageContext:
+    model_path: Path
+    target: Target
+    options: Options
+    build: BuildDir
+    executor: Executor
+    log: Callable[[str], None] = field(default=lambda _msg: None)
+
+    @cached_property
+    def toolchain(self) -> Toolchain:
+        return find_toolchain(self.target.cpu, self.target.toolchain)
+
+    @cached_property
+    def accelerator(self) -> Accelerator | None:
+        return accelerator_for(self.target)
+
+    def stage_dir(self, index: int, name: str) -> Path:
+        return self.build.stage_dir(index, name)

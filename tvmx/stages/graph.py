@@ -1,0 +1,59 @@
+"""Stage 2, relax (alias relay): graph-level passes, then operator fusion into TIR kernels."""
+
+from __future__ import annotations
+
+from tvmx.build.builddir import atomic_write
+from tvmx.errors import UnsupportedError
+from tvmx.stages.artifacts import GraphModule, ImportedModel
+from tvmx.stages.context import StageContext
+
+
+def graph_passes() -> list[object]:
+    from tvm import relax
+
+    return [
+        relax.transform.DecomposeOpsForInference(),  # BatchNorm etc. into elementwise arithmetic
+        relax.transform.LegalizeOps(),  # every Relax op into a TIR PrimFunc
+        relax.transform.AnnotateTIROpPattern(),
+        relax.transform.FoldConstant(),
+        relax.transform.FuseOps(),
+        relax.transform.FuseTIR(),
+    ]
+
+
+def check_legalized(mod: object) -> None:
+    """Ops without a TIR legalization would need the Relax VM at run time, which bare metal lacks."""
+    from tvm import relax
+
+    leftovers: set[str] = set()
+
+    def visit(expr: object) -> None:
+        if isinstance(expr, relax.Call) and isinstance(expr.op, relax.ExternFunc):
+            leftovers.add(str(expr.op.global_symbol))
+        elif isinstance(expr, relax.Call) and hasattr(expr.op, "name"):
+            name = str(expr.op.name)
+            if name.startswith("relax.") and name not in ALLOWED_RELAX_OPS:
+                leftovers.add(name)
+
+    relax.analysis.post_order_visit(mod["main"], visit)  # type: ignore[index]
+    if leftovers:
+        raise UnsupportedError(
+            f"no bare-metal lowering for: {', '.join(sorted(leftovers))}",
+            hint="these ops have no TIR legalization in TVM 0.27; replace them in the model",
+        )
+
+
+ALLOWED_RELAX_OPS = {"relax.call_tir", "relax.reshape", "relax.builtin.alloc_tensor"}
+
+
+def run(ctx: StageContext, model: ImportedModel) -> GraphModule:
+    import tvm
+
+    out_dir = ctx.stage_dir(2, "relax")
+    mod = tvm.ir.transform.Sequential(graph_passes())(model.mod)
+    check_legalized(mod)
+    text = out_dir / "module.py"
+    atomic_write(text, mod.script(show_meta=False))
+    kernels = [gv.name_hint for gv, f in mod.functions.items() if isinstance(f, tvm.tirx.PrimFunc)]
+    ctx.build.record_stage("relax", [], [text], {"kernels": len(kernels)})
+    return GraphModule(mod, model)

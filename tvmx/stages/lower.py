@@ -1,0 +1,142 @@
+"""Stage 4, lower: Relax calls -> a flat list of kernel calls over a static memory plan.
+
+TVM's memory planner (StaticPlanBlockMemory) decides storage sharing; this stage only reads the
+result. Walking `main` after the passes below, each binding is one of: alloc_storage, alloc_tensor
+into a storage, a kernel call in destination-passing style, an alias (reshape or plain rebinding),
+or builtin.alloc_tensor for a model output.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from tvmx.build.builddir import atomic_write
+from tvmx.errors import UnsupportedError
+from tvmx.stages.artifacts import BufferRef, ExecutionPlan, LoweredModule, ScheduledModule
+from tvmx.stages.context import StageContext
+
+
+def lowering_passes() -> list[object]:
+    from tvm import relax
+
+    return [
+        relax.transform.RewriteDataflowReshape(),
+        relax.transform.ToNonDataflow(),
+        relax.transform.RemovePurityChecking(),
+        relax.transform.CallTIRRewrite(),
+        relax.transform.StaticPlanBlockMemory(),
+        relax.transform.DeadCodeElimination(),
+        relax.transform.AttachGlobalSymbol(),
+    ]
+
+
+def _shape_dtype(ty: Any) -> tuple[tuple[int, ...], str]:
+    return tuple(int(d) for d in ty.shape), str(ty.dtype)
+
+
+class _PlanBuilder:
+    def __init__(self, scheduled: ScheduledModule) -> None:
+        self.model = scheduled.model
+        self.storages: list[int] = []
+        self.storage_of: dict[Any, int] = {}
+        self.refs: dict[Any, BufferRef] = {}
+        self.constants: list[np.ndarray] = []
+        self.const_index: dict[Any, int] = {}
+        self.calls: list[tuple[str, list[BufferRef]]] = []
+        self.n_outputs = 0
+
+    def const_ref(self, const: Any) -> BufferRef:
+        if const not in self.const_index:  # TVM objects hash by identity of the underlying node
+            self.const_index[const] = len(self.constants)
+            self.constants.append(np.ascontiguousarray(const.value.numpy()))
+        index = self.const_index[const]
+        arr = self.constants[index]
+        return BufferRef("const", index, 0, str(arr.dtype), tuple(arr.shape))
+
+    def arg_ref(self, arg: Any) -> BufferRef:
+        import tvm
+        from tvm import relax
+
+        if isinstance(arg, tvm.ir.Constant):
+            return self.const_ref(arg)
+        if arg in self.refs:
+            return self.refs[arg]
+        raise UnsupportedError(f"kernel argument '{arg}' is not a planned tensor",
+                               hint="this model needs a construct the bare-metal lowering cannot place")
+
+    def binding(self, var: Any, value: Any) -> None:
+        import tvm
+        from tvm import relax
+
+        if isinstance(value, relax.Var):
+            self.refs[var] = self.refs[value]
+            return
+        if isinstance(value, tvm.ir.Constant):
+            self.refs[var] = self.const_ref(value)
+            return
+        if not isinstance(value, relax.Call):
+            raise UnsupportedError(f"cannot lower binding '{var.name_hint}' ({type(value).__name__})",
+                                   hint="the model needs the Relax VM, which bare-metal targets do not have")
+        op = value.op
+        if isinstance(op, relax.GlobalVar):
+            self.calls.append((op.name_hint, [self.arg_ref(a) for a in value.args]))
+            return
+        name = str(op.name)
+        if name == "relax.memory.alloc_storage":
+            self.storage_of[var] = len(self.storages)
+            self.storages.append(int(value.args[0].values[0]))
+        elif name == "relax.memory.alloc_tensor":
+            shape, dtype = _shape_dtype(var.ty)
+            self.refs[var] = BufferRef("storage", self.storage_of[value.args[0]], int(value.args[1].value),
+                                       dtype, shape)
+        elif name == "relax.builtin.alloc_tensor":
+            shape, dtype = _shape_dtype(var.ty)
+            self.refs[var] = BufferRef("output", self.n_outputs, 0, dtype, shape)
+            self.n_outputs += 1
+        elif name == "relax.reshape":
+            src = self.arg_ref(value.args[0])
+            shape, dtype = _shape_dtype(var.ty)
+            self.refs[var] = BufferRef(src.kind, src.index, src.offset, dtype, shape)
+        elif name in ("relax.memory.kill_storage", "relax.memory.kill_tensor"):
+            pass
+        else:
+            raise UnsupportedError(f"cannot lower '{name}' to bare metal",
+                                   hint="this op has no TIR legalization; replace it in the model")
+
+    def build(self, main: Any) -> ExecutionPlan:
+        import tvm
+        from tvm import relax
+
+        for param, spec in zip(main.params, self.model.inputs):
+            shape, dtype = _shape_dtype(param.ty)
+            self.refs[param] = BufferRef("input", self.model.inputs.index(spec), 0, dtype, shape)
+        body = main.body
+        for block in body.blocks:
+            for b in block.bindings:
+                self.binding(b.var, b.value)
+        ret = body.body
+        rets = list(ret.fields) if isinstance(ret, relax.Tuple) else [ret]
+        output_refs = [self.arg_ref(r) for r in rets]
+        return ExecutionPlan(self.storages, self.constants, self.model.inputs, self.model.outputs,
+                             self.calls, output_refs)
+
+
+def run(ctx: StageContext, scheduled: ScheduledModule) -> LoweredModule:
+    import tvm
+
+    out_dir = ctx.stage_dir(4, "lower")
+    mod = tvm.ir.transform.Sequential(lowering_passes())(scheduled.mod)
+    plan = _PlanBuilder(scheduled).build(mod["main"])
+    kernels = tvm.IRModule({gv: f for gv, f in mod.functions.items() if isinstance(f, tvm.tirx.PrimFunc)})
+    tir = out_dir / "kernels_tir.py"
+    atomic_write(tir, kernels.script(show_meta=False))
+    relax_text = out_dir / "main_relax.py"
+    atomic_write(relax_text, mod["main"].script(show_meta=False))
+    plan_json = out_dir / "plan.json"
+    atomic_write(plan_json, json.dumps(plan.to_json(), indent=1) + "\n")
+    ctx.build.record_stage("lower", [], [tir, relax_text, plan_json],
+                           {"kernel_calls": len(plan.calls), "storage_bytes": sum(plan.storages)})
+    return LoweredModule(kernels, plan)

@@ -1,0 +1,82 @@
+"""Rules a target must follow that JSON Schema cannot express (cross-field and hardware limits)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tvmx.errors import InputError
+
+# Gemmini local addresses keep the row index in bits [28:0]; bits 31..29 are flags.
+GEMMINI_MAX_ROWS = 1 << 29
+# Targets shipped with tvmx: relative file references fall back to this folder.
+BUILTIN_TARGETS_DIR = Path(__file__).resolve().parents[2] / "targets"
+
+
+def check_semantics(data: dict[str, Any], path: Path) -> None:
+    cpu, sim = data["cpu"], data["simulator"]
+    xlen = cpu["march"][2:4]
+    if not sim["isa"].startswith(f"rv{xlen}"):
+        _fail(path, "$.simulator.isa", f"'{sim['isa']}' does not match cpu.march '{cpu['march']}'")
+    if cpu["mabi"].startswith("lp64") != (xlen == "64"):
+        _fail(path, "$.cpu.mabi", f"'{cpu['mabi']}' does not fit a {xlen}-bit cpu.march")
+    if cpu.get("vector") and "v" not in cpu["march"][4:].split("_")[0]:
+        _fail(path, "$.cpu.vector", f"true, but cpu.march '{cpu['march']}' has no 'v'")
+    if "_x" in sim["isa"]:
+        _fail(path, "$.simulator.isa", f"'{sim['isa']}' names an extension; declare it in simulator.extension")
+    _check_accelerator_link(data, path)
+    if data.get("accelerator", {}).get("kind") == "gemmini":
+        _check_gemmini(data["accelerator"], path)
+
+
+def resolve_file(target_path: Path, relative: str) -> Path | None:
+    """A file a target refers to: next to the target file, else among the built-in targets."""
+    for base in (target_path.parent, BUILTIN_TARGETS_DIR):
+        candidate = base / relative
+        if candidate.is_file():
+            return candidate.resolve()
+    return None
+
+
+def _check_accelerator_link(data: dict[str, Any], path: Path) -> None:
+    """An accelerator needs a simulator model, and a model without an accelerator is a mistake."""
+    acc, sim = data.get("accelerator"), data["simulator"]
+    for key in ("extension", "timing"):
+        if acc is None and key in sim:
+            _fail(path, f"$.simulator.{key}", "given, but the target has no accelerator section")
+        if acc is not None and key not in sim:
+            _fail(path, "$.simulator", f"'{key}' is required for an accelerator ({acc['kind']})")
+    if acc is None:
+        return
+    ext = sim["extension"]
+    if ext["name"] != acc["kind"]:
+        _fail(path, "$.simulator.extension.name", f"'{ext['name']}' does not match accelerator.kind '{acc['kind']}'")
+    if resolve_file(path, ext["source"]) is None:
+        _fail(path, "$.simulator.extension.source", f"'{ext['source']}' not found next to the target file")
+    if resolve_file(path, acc["header"]) is None:
+        _fail(path, "$.accelerator.header", f"'{acc['header']}' not found next to the target file")
+
+
+def _check_gemmini(acc: dict[str, Any], path: Path) -> None:
+    dim = acc["dim"]
+    for name, elem_bytes in (("scratchpad", 1), ("accumulator", 4)):
+        mem = acc[name]
+        size, banks = mem["size_kib"] * 1024, mem["banks"]
+        row_bytes = dim * elem_bytes
+        where = f"$.accelerator.{name}.size_kib"
+        if size % (row_bytes * banks):
+            _fail(path, where, f"{mem['size_kib']} KiB is not a whole number of {row_bytes}-byte rows in each of "
+                  f"{banks} banks")
+        rows = size // row_bytes
+        if rows // banks < dim:
+            _fail(path, where, f"{mem['size_kib']} KiB holds {rows} rows: less than one {dim}x{dim} tile per bank "
+                  f"({banks} banks)")
+        if rows > GEMMINI_MAX_ROWS:
+            _fail(path, where, f"{rows} rows do not fit the 29-bit row field of a local address")
+    dma = acc["dma"]
+    if dma["max_bytes"] < dma["bus_bits"] // 8:
+        _fail(path, "$.accelerator.dma.max_bytes", f"{dma['max_bytes']} is smaller than one {dma['bus_bits']}-bit beat")
+
+
+def _fail(path: Path, json_path: str, message: str) -> None:
+    raise InputError(f"{path}: {json_path}: {message}", hint="fix the target file")

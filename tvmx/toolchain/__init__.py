@@ -1,0 +1,1 @@
+"""External tools as data: commands, their executor, and the RISC-V toolchain that builds them."""

@@ -1,0 +1,46 @@
+"""`tvmx verify`: compile (or reuse), run on the simulator, compare with onnxruntime."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from tvmx.options import Options
+from tvmx.pipeline import compile_model
+from tvmx.run.runner import load_inputs, run_build
+from tvmx.target.model import Target
+from tvmx.verify.compare import Comparison, compare
+from tvmx.verify.reference import run_reference
+
+
+@dataclass
+class VerifyReport:
+    build_dir: Path
+    outputs: dict[str, np.ndarray]
+    reference: dict[str, np.ndarray]
+    comparison: Comparison
+    stats: dict[str, Any]
+    compile_seconds: float
+    reused: bool
+
+
+def verify_model(model: Path, target: Target, options: Options, build_dir: Path | None = None, *,
+                 inputs: Path | None = None, seed: int | None = None,
+                 log: Callable[[str], None] = lambda _m: None) -> VerifyReport:
+    compiled = compile_model(model, target, options, build_dir, reuse=True, log=log)
+    io = json.loads((compiled.build_dir / "io.json").read_text())
+    arrays = load_inputs(io, inputs, seed)
+    result = run_build(target, compiled.build_dir, arrays, None, timeout=options.timeout_s)
+    reference = run_reference(model, arrays)
+    rtol = options.rtol if options.rtol is not None else target.verify.rtol
+    atol = options.atol if options.atol is not None else target.verify.atol
+    comparison = compare(result.outputs, reference, rtol, atol)
+    summary = {"summary": comparison.summary(), "ok": comparison.ok,
+               "outputs": [o.__dict__ for o in comparison.outputs]}
+    (compiled.build_dir / "run" / "verify.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return VerifyReport(compiled.build_dir, result.outputs, reference, comparison, result.stats,
+                        compiled.seconds, compiled.reused)
