@@ -13,7 +13,7 @@ import click
 import numpy as np
 
 from tvmx import __version__
-from tvmx.errors import ExitCode, MismatchError, TvmxError
+from tvmx.errors import ExitCode, GuestError, MismatchError, TvmxError
 from tvmx.options import Options, make_options, parse_input_shapes
 from tvmx.stages.registry import STAGES, find_stage, stage_names
 from tvmx.target import list_targets, load_target
@@ -51,7 +51,40 @@ def compile_options(f: Any) -> Any:
     return f
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class TvmxGroup(click.Group):
+    """The one place TvmxErrors become `tvmx: error:` lines and exit codes (also under CliRunner)."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        kwargs["standalone_mode"] = False
+        try:
+            super().main(*args, **kwargs)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            click.echo(f"tvmx: error: {exc.format_message()}", err=True)
+            click.echo("  hint: see `tvmx --help` or `tvmx COMMAND --help`", err=True)
+            sys.exit(ExitCode.USAGE)
+        except click.exceptions.Abort:
+            sys.exit(130)
+        except TvmxError as exc:
+            if STATE["verbose"]:
+                traceback.print_exc()
+            click.echo(f"tvmx: error: {exc.message}", err=True)
+            if exc.hint:
+                click.echo(f"  hint: {exc.hint}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            sys.exit(130)
+        except Exception as exc:  # a bug in tvmx: say so, keep the traceback for -v
+            if STATE["verbose"]:
+                traceback.print_exc()
+            click.echo(f"tvmx: error: internal error: {exc.__class__.__name__}: {exc}", err=True)
+            click.echo("  hint: this is a bug in tvmx; rerun with -v for the traceback and report it", err=True)
+            sys.exit(ExitCode.INTERNAL)
+        sys.exit(ExitCode.OK)
+
+
+@click.group(cls=TvmxGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="show progress, stage timings and tracebacks")
 @click.version_option(__version__, prog_name="tvmx")
 def cli(verbose: bool) -> None:
@@ -107,14 +140,19 @@ def run_cmd(path: Path, target: str | None, inputs: Path | None, seed: int | Non
             timeout: float | None) -> None:
     """Run a build directory (or any bare-metal ELF with --target) on the target's simulator."""
     from tvmx.run.runner import load_inputs, run_build, run_elf
+    from tvmx.simulator.guest import TRAP_HINT, parse_trap
 
     if path.is_file():
         if target is None:
             raise click.UsageError("running a bare ELF needs --target")
-        sim = run_elf(load_target(target), path, timeout=timeout, capture=False)
+        sim = run_elf(load_target(target), path, timeout=timeout)
+        click.echo(sim.console, nl=False)
         if output_dir is not None:
             output_dir.mkdir(parents=True, exist_ok=True)
             (output_dir / "stats.json").write_text(json.dumps(sim.stats, indent=2) + "\n")
+        trap = parse_trap(sim.console, path)
+        if trap is not None:
+            raise GuestError(trap.describe(), hint=TRAP_HINT, guest_exit_code=sim.returncode)
         sys.exit(sim.returncode)
     if not path.is_dir():
         raise TvmxError(f"{path}: no such build directory or ELF file", hint="pass BUILD_DIR or a .elf")
@@ -233,29 +271,5 @@ def doctor_cmd(target: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: the one place TvmxErrors become `tvmx: error:` lines and exit codes."""
-    try:
-        cli.main(args=argv, prog_name="tvmx", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        click.echo(f"tvmx: error: {exc.format_message()}", err=True)
-        click.echo("  hint: see `tvmx --help` or `tvmx COMMAND --help`", err=True)
-        sys.exit(ExitCode.USAGE)
-    except click.exceptions.Abort:
-        sys.exit(130)
-    except TvmxError as exc:
-        if STATE["verbose"]:
-            traceback.print_exc()
-        click.echo(f"tvmx: error: {exc.message}", err=True)
-        if exc.hint:
-            click.echo(f"  hint: {exc.hint}", err=True)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except Exception as exc:  # a bug in tvmx: say so, keep the traceback for -v
-        if STATE["verbose"]:
-            traceback.print_exc()
-        click.echo(f"tvmx: error: internal error: {exc.__class__.__name__}: {exc}", err=True)
-        click.echo("  hint: this is a bug in tvmx; rerun with -v for the traceback and report it", err=True)
-        sys.exit(ExitCode.INTERNAL)
+    """Console-script entry point."""
+    cli.main(args=argv, prog_name="tvmx")

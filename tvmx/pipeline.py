@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import time
-from functools import cache
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from tvmx import __version__
 from tvmx.build.builddir import BuildDir, sha256_file

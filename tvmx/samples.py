@@ -8,8 +8,9 @@ Used by `make demo`, the end-to-end tests and the benchmarks:
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 import numpy as np
 import onnx
@@ -41,7 +42,7 @@ class _Graph:
     def weight(self, shape: tuple[int, ...], fan_in: int) -> str:
         return self.const((self.rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32))
 
-    def node(self, op: str, inputs: list[str], **attrs: object) -> str:
+    def node(self, op: str, inputs: list[str], **attrs: Any) -> str:
         out = self.name(op.lower() + "_")
         self.nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
         return out
@@ -64,7 +65,8 @@ class _Graph:
         return self.node("Gemm", [x, self.weight((n_out, n_in), n_in),
                                   self.const(np.zeros(n_out, np.float32), "b")], transB=1)
 
-    def model(self, name: str, inputs: list[tuple[str, list[int]]], output: str, out_shape: list[int]) -> onnx.ModelProto:
+    def model(self, name: str, inputs: list[tuple[str, list[int]]], output: str,
+              out_shape: list[int]) -> onnx.ModelProto:
         graph = helper.make_graph(
             self.nodes, name,
             [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs],
@@ -130,20 +132,20 @@ def materialize_light(name: str, seed: int = 0, image: int | None = None) -> onn
     model = onnx.load(str(LIGHT_DIR / f"light_{name}.onnx"))
     rng = np.random.default_rng(seed)
     shapes = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
-    bn_role = {}
+    bn_role: dict[str, str] = {}
     for node in model.graph.node:
         if node.op_type == "BatchNormalization":
-            for role, inp in zip(("x", "scale", "bias", "mean", "var"), node.input):
+            for role, inp in zip(("x", "scale", "bias", "mean", "var"), node.input, strict=False):
                 bn_role[inp] = role
     kept, new_inits = [], []
     for node in model.graph.node:
         if node.op_type == "ConstantOfShape" and node.input[0] in shapes:
             shape = tuple(int(d) for d in shapes[node.input[0]])
-            role = bn_role.get(node.output[0])
+            kind = bn_role.get(node.output[0])
             fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
-            if role in ("scale", "var"):
+            if kind in ("scale", "var"):
                 arr = rng.uniform(0.5, 1.5, shape)
-            elif role in ("bias", "mean") or len(shape) == 1:
+            elif kind in ("bias", "mean") or len(shape) == 1:
                 arr = rng.standard_normal(shape) * 0.05
             else:
                 arr = rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)

@@ -130,9 +130,10 @@ def run_build(target: Target, build_dir: Path, inputs: dict[str, np.ndarray], ou
     places = elfio.symbols(elf, {s["symbol"] for s in io["outputs"]})
     outputs, files = {}, []
     for spec in io["outputs"]:
-        addr, size = places[spec["symbol"]]
+        addr = places[spec["symbol"]][0]
         nbytes = int(np.prod(spec["shape"], dtype=np.int64)) * np.dtype(spec["dtype"]).itemsize
-        arr = elfio.to_array(elfio.read_region(sim.signature, sim.signature_base, addr, nbytes), spec["dtype"], spec["shape"])
+        data = elfio.read_region(sim.signature, sim.signature_base, addr, nbytes)
+        arr = elfio.to_array(data, spec["dtype"], spec["shape"])
         outputs[spec["name"]] = arr
         path = out_dir / f"{_safe(spec['name'])}.npy"
         np.save(path, arr)

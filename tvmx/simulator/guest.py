@@ -14,6 +14,7 @@ from tvmx.errors import GuestError
 
 TRAP_RE = re.compile(r"tvmx-trap: mcause=(\d+) mepc=0x([0-9a-f]+) mtval=0x([0-9a-f]+) \(([^)]*)\)")
 TRAP_EXIT_CODE = 134
+TRAP_HINT = "look up that pc in the disassembly (06-assemble/model.dis for a tvmx build)"
 STATS_MAGIC = 0x5354415453584D56  # keep in sync with runtime/tvmx_runtime.h
 STATS_FORMAT = "<4Q"
 
@@ -28,7 +29,8 @@ class Trap:
 
     def describe(self) -> str:
         where = f" in {self.symbol}" if self.symbol else ""
-        return f"guest trapped: {self.cause_name} (mcause {self.cause}) at pc 0x{self.pc:x}{where}, mtval 0x{self.tval:x}"
+        return (f"guest trapped: {self.cause_name} (mcause {self.cause}) at pc 0x{self.pc:x}{where}, "
+                f"mtval 0x{self.tval:x}")
 
 
 def symbolize(elf: Path, pc: int) -> str | None:
@@ -59,7 +61,7 @@ def check_exit(returncode: int, console: str, elf: Path) -> None:
     """Raise GuestError for a trap or a non-zero exit of the guest."""
     trap = parse_trap(console, elf)
     if trap is not None:
-        raise GuestError(trap.describe(), hint="disassemble with `objdump -d` around that pc, or run with -v",
+        raise GuestError(trap.describe(), hint=TRAP_HINT,
                          guest_exit_code=returncode)
     if returncode != 0:
         raise GuestError(f"guest exited with code {returncode}", hint="see its console output above",

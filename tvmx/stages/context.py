@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Callable
 
 from tvmx.accelerators import Accelerator, accelerator_for
 from tvmx.build.builddir import BuildDir

@@ -87,7 +87,7 @@ def _output_specs(mod: object, model: onnx.ModelProto) -> list[TensorSpec]:
     ret = mod["main"].ret_ty  # type: ignore[index]
     types = list(ret.fields) if isinstance(ret, relax.TupleType) else [ret]
     specs = []
-    for value, ty in zip(model.graph.output, types):
+    for value, ty in zip(model.graph.output, types, strict=True):
         shape = getattr(ty, "shape", None)
         if shape is None or not all(isinstance(int(d), int) for d in shape):
             raise UnsupportedError(f"output '{value.name}' has a dynamic shape", hint="use --input-shape")

@@ -58,7 +58,6 @@ class _PlanBuilder:
 
     def arg_ref(self, arg: Any) -> BufferRef:
         import tvm
-        from tvm import relax
 
         if isinstance(arg, tvm.ir.Constant):
             return self.const_ref(arg)
@@ -107,10 +106,9 @@ class _PlanBuilder:
                                    hint="this op has no TIR legalization; replace it in the model")
 
     def build(self, main: Any) -> ExecutionPlan:
-        import tvm
         from tvm import relax
 
-        for param, spec in zip(main.params, self.model.inputs):
+        for param, spec in zip(main.params, self.model.inputs, strict=True):
             shape, dtype = _shape_dtype(param.ty)
             self.refs[param] = BufferRef("input", self.model.inputs.index(spec), 0, dtype, shape)
         body = main.body

@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from tvmx.errors import InputError
 from tvmx.stages import assemble, codegen, graph, import_onnx, lower, tune

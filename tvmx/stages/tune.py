@@ -26,7 +26,9 @@ def apply_default_schedules(mod: object, target: object) -> tuple[object, dict[s
     import tvm
     from tvm.s_tir import dlight as dl
 
-    rules = [dl.cpu.GEMV(), dl.cpu.Reduction()]
+    from tvmx.schedules.cpu import InnerSpatialReduction
+
+    rules = [InnerSpatialReduction(), dl.cpu.GEMV(), dl.cpu.Reduction()]
     choices: dict[str, str] = {}
     updated = {}
     for gv, func in mod.functions.items():  # type: ignore[attr-defined]
@@ -39,7 +41,7 @@ def apply_default_schedules(mod: object, target: object) -> tuple[object, dict[s
                 continue
             sch = sch[-1] if isinstance(sch, list) else sch
             updated[gv] = sch.mod["main"].with_attr("tirx.is_scheduled", True)
-            chosen = f"dlight.cpu.{type(rule).__name__}"
+            chosen = f"{type(rule).__module__.replace('tvm.s_tir.', '')}.{type(rule).__name__}"
             break
         choices[gv.name_hint] = chosen
     for gv, func in updated.items():

@@ -82,8 +82,15 @@ def read_target_data(path: Path) -> dict[str, Any]:
     if errors:
         err = errors[0]
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        where, message = err.json_path, err.message
+        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+            # name the unexpected key itself, not the mapping that holds it
+            extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+            if extra:
+                where = f"{where}.{extra[0]}"
+                message = f"unknown key (allowed: {', '.join(sorted(err.schema.get('properties', {})))})"
         raise InputError(
-            f"{path}: {err.json_path}: {err.message}{more}",
+            f"{path}: {where}: {message}{more}",
             hint="`tvmx targets show rv64gc` prints a valid target to compare with",
         )
     check_semantics(data, path)

@@ -123,9 +123,9 @@ def find_toolchain(cpu: CpuSpec, spec: ToolchainSpec) -> Toolchain:
     riscv = os.environ.get("RISCV")
     if riscv:
         for name, kind in (("riscv64-unknown-elf-gcc", "gcc"), ("riscv64-unknown-elf-clang", "clang")):
-            cc = Path(riscv) / "bin" / name
-            if cc.is_file() and os.access(cc, os.X_OK):
-                return Toolchain(kind, str(cc), "newlib", "$RISCV", _objdump_near(str(cc)), cpu, spec)
+            candidate = Path(riscv) / "bin" / name
+            if candidate.is_file() and os.access(candidate, os.X_OK):
+                return Toolchain(kind, str(candidate), "newlib", "$RISCV", _objdump_near(str(candidate)), cpu, spec)
     clang, lld = shutil.which("clang"), shutil.which("ld.lld")
     libgcc = _libgcc_for(cpu)
     if clang and lld and (PICOLIBC_DIR / "include").is_dir() and libgcc:

@@ -20,4 +20,4 @@ def run_reference(model: Path, inputs: dict[str, np.ndarray]) -> dict[str, np.nd
         raise InputError(f"onnxruntime cannot load {model}: {str(exc).splitlines()[0][:300]}",
                          hint="the reference needs a model onnxruntime supports (IR version <= 13)") from exc
     names = [o.name for o in session.get_outputs()]
-    return dict(zip(names, session.run(names, inputs)))
+    return dict(zip(names, session.run(names, inputs), strict=True))

@@ -1,0 +1,2 @@
+#include <stdio.h>
+int main(void) { printf("hello from the guest\n"); return 7; }

@@ -1,0 +1,1 @@
+"""Schedules tvmx adds to TVM's defaults."""
