@@ -64,7 +64,7 @@ def matmul_table(bench: Bench, sizes: list[int]) -> None:
     dim = bench.gemmini.config.dim
     print(f"int8 matmul, {bench.target.name} (DIM {dim}), tiled_matmul_auto vs plain C on rv64gc")
     head = f"{'size':>5} {'tiles(i,j,k)':>12} {'cycles':>12} {'util':>6} {'cpu instret':>13} {'speedup':>8} " \
-           f"{'load':>6} {'exec':>6} {'store':>6} {'stall':>6} {'wall s':>7}"
+           f"{'load':>6} {'exec':>6} {'store':>6} {'stall':>6} {'issue':>6} {'wall s':>7}"
     print(head)
     print("-" * len(head))
     for n in sizes:
@@ -82,9 +82,9 @@ def matmul_table(bench: Bench, sizes: list[int]) -> None:
             return f"{int(r[key]) / cycles:6.0%}"
 
         print(f"{n:>5} {r['tile']:>12} {cycles:>12,} {util:6.1%} {cpu:>13,} {cpu / cycles:7.1f}x "
-              f"{share('load')} {share('exec')} {share('store')} {share('stall')} {wall:7.1f}")
+              f"{share('load')} {share('exec')} {share('store')} {share('stall')} {share('accel_instret')} {wall:7.1f}")
     print("util = MACs / (DIM^2 x cycles); speedup = CPU instret (1 IPC) / modelled cycles; "
-          "load/exec/store = unit busy / cycles; stall = CPU stall / cycles")
+          "load/exec/store = unit busy / cycles; stall = CPU stall / cycles; issue = CPU instructions retired in the region / cycles")
 
 
 def speed_ratio(bench: Bench, repeats: int) -> None:

@@ -77,6 +77,6 @@ def compile_model(
         artifact = stage.run(ctx, artifact)
         log(f"  {stage.index:02d}-{stage.name:<9} {time.perf_counter() - t0:6.2f} s")
     seconds = time.perf_counter() - start
-    if last is STAGES[-1]:
+    if last is STAGES[-1] and not dry_run:
         build.finish({"compile_seconds": round(seconds, 3)})
     return CompileResult(build.root, last, artifact, seconds)

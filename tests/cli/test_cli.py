@@ -190,3 +190,29 @@ def test_wrong_npz_inputs(tmp_path: Path) -> None:
 def test_doctor_reports_tools() -> None:
     result = tvmx("doctor")
     assert "C toolchain" in result.stdout and "spike" in result.stdout and "dtc" in result.stdout
+
+
+@pytest.mark.toolchain
+@pytest.mark.spike
+def test_verify_exit_code_follows_tolerance(tmp_path: Path) -> None:
+    from tvmx import samples
+
+    model = tmp_path / "mlp.onnx"
+    samples.onnx.save(samples.mlp(), str(model))
+    ok = tvmx("verify", str(model), "-t", "rv64gc", "-o", str(tmp_path / "b"))
+    assert ok.exit_code == 0, ok.output
+    summary = [ln for ln in ok.stdout.splitlines() if ln.startswith("tvmx: verify")]
+    assert len(summary) == 1 and "PASS" in summary[0] and "max abs err" in summary[0] and "max rel err" in summary[0]
+    # float32 sums in another order are not bit-exact: zero tolerance must fail, reusing the build
+    strict = tvmx("verify", str(model), "-t", "rv64gc", "-o", str(tmp_path / "b"), "--rtol", "0", "--atol", "0")
+    assert_error(strict, ExitCode.MISMATCH, "differ from onnxruntime")
+    assert "FAIL" in strict.stdout
+
+
+@pytest.mark.toolchain
+def test_dry_run_prints_commands_and_builds_nothing(tmp_path: Path) -> None:
+    model = save(relu_add_model([1, 4]), tmp_path / "m.onnx")
+    result = tvmx("compile", str(model), "-t", "rv64gc", "-o", str(tmp_path / "b"), "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "-march=rv64gc" in result.stdout
+    assert not (tmp_path / "b" / "model.elf").exists()

@@ -29,6 +29,8 @@ def run(ctx: StageContext, gen: GeneratedSources) -> LinkedProgram:
                        extra_flags=(f"-O{ctx.options.opt_level}", *ctx.options.cflags))
     ctx.executor.run(cmd)
     elf = out_dir / "model.elf"
+    if ctx.executor.dry_run:  # nothing was built: report where it would be
+        return LinkedProgram(elf, map_file, out_dir / "model.dis", gen.io_json, {})
     tmp_elf.replace(elf)  # only a complete link is ever called model.elf
     disasm = out_dir / "model.dis"
     atomic_write(disasm, ctx.executor.run(tc.disassemble(elf)).stdout)
