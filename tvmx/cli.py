@@ -198,6 +198,29 @@ def verify_cmd(model: Path, target: str, inputs: Path | None, seed: int | None, 
                             hint="loosen --rtol/--atol if the difference is expected rounding")
 
 
+@cli.command("quantize")
+@verbose_option
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="QDQ int8 model to write")
+@click.option("--target", "-t", "target", help="target whose accelerator the settings must suit")
+@click.option("--calibration", type=click.Path(path_type=Path), help=".npz of calibration inputs by name")
+@click.option("--random-calibration", type=click.IntRange(1), help="calibrate on N random (seeded) inputs")
+@click.option("--seed", type=int, default=0, help="seed for --random-calibration")
+@click.option("--per-channel/--per-tensor", default=None, help="weight scales (default: per tensor)")
+def quantize_cmd(model: Path, output: Path, target: str | None, calibration: Path | None,
+                 random_calibration: int | None, seed: int, per_channel: bool | None) -> None:
+    """Quantize a float model to QDQ int8 with onnxruntime (symmetric int8 activations and weights)."""
+    from tvmx.quantize import quantize_model
+
+    if calibration is not None and random_calibration is not None:
+        raise click.UsageError("give --calibration or --random-calibration, not both")
+    info = quantize_model(model, output, load_target(target) if target else None, calibration=calibration,
+                          random_n=random_calibration, seed=seed, per_channel=per_channel)
+    click.echo(f"tvmx: quantized {model.name} -> {output} ({info['samples']} calibration samples, "
+               f"{'per-channel' if info['per_channel'] else 'per-tensor'} weights, "
+               f"{info['quantize_nodes']} QuantizeLinear, {info['dequantize_nodes']} DequantizeLinear)")
+
+
 @cli.command("dump-ir")
 @click.argument("model", type=click.Path(path_type=Path))
 @compile_options

@@ -1,0 +1,1 @@
+"""The build directory: numbered stage folders, manifest.json and commands.sh."""

@@ -1,0 +1,90 @@
+"""`tvmx quantize`: float ONNX -> QDQ int8 ONNX through onnxruntime's static quantizer, with the
+settings a target can execute: int8 activations and weights, symmetric scales (zero points 0),
+per-channel weight scales only where the target supports them."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+from onnxruntime.quantization.shape_inference import quant_pre_process
+
+from tvmx.errors import InputError
+from tvmx.stages.import_onnx import graph_inputs, load_onnx
+from tvmx.target.model import Target
+
+
+def check_per_channel(target: Target | None, per_channel: bool | None) -> bool:
+    """Per-channel weight scales: CPU code applies any scales; an accelerator must say it can."""
+    accel = target.accelerator if target is not None else None
+    supported = accel is None or bool(accel.get("quantization", {}).get("per_channel_weights", False))
+    if per_channel and not supported:
+        raise InputError(f"target '{target.name if target else '?'}' cannot apply per-channel weight scales",
+                         hint="drop --per-channel; per-tensor scales are what this accelerator executes")
+    return bool(per_channel)
+
+
+def calibration_batches(model: onnx.ModelProto, calibration: Path | None, random_n: int | None,
+                        seed: int) -> list[dict[str, np.ndarray]]:
+    specs = graph_inputs(model, {})
+    if calibration is not None:
+        try:
+            data = np.load(calibration)
+        except (OSError, ValueError) as exc:
+            raise InputError(f"cannot read calibration data {calibration}: {exc}",
+                             hint="save it with numpy.savez(name=array, ...)") from exc
+        batches: list[dict[str, np.ndarray]] = []
+        for spec in specs:
+            if spec.name not in data:
+                raise InputError(f"{calibration}: no array named '{spec.name}'",
+                                 hint=f"the model's inputs are: {', '.join(s.name for s in specs)}")
+            arr = np.asarray(data[spec.name], dtype=spec.dtype)
+            if arr.shape == spec.shape:
+                arr = arr[None]
+            if arr.shape[1:] != spec.shape:
+                raise InputError(f"{calibration}: '{spec.name}' has shape {list(arr.shape)}; expected "
+                                 f"{list(spec.shape)} or [N, {', '.join(map(str, spec.shape))}]")
+            for i, sample in enumerate(arr):
+                if i == len(batches):
+                    batches.append({})
+                batches[i][spec.name] = sample
+        return batches
+    rng = np.random.default_rng(seed)
+    return [{s.name: rng.standard_normal(s.shape).astype(s.dtype) for s in specs} for _ in range(random_n or 16)]
+
+
+class _Reader(CalibrationDataReader):  # type: ignore[misc]
+    """Feeds the calibration samples to onnxruntime."""
+
+    def __init__(self, batches: list[dict[str, np.ndarray]]) -> None:
+        self._it: Iterator[dict[str, np.ndarray]] = iter(batches)
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._it, None)
+
+
+def quantize_model(src: Path, dst: Path, target: Target | None, *, calibration: Path | None = None,
+                   random_n: int | None = None, seed: int = 0, per_channel: bool | None = None) -> dict[str, Any]:
+    model = load_onnx(src)
+    batches = calibration_batches(model, calibration, random_n, seed)
+    channelwise = check_per_channel(target, per_channel)
+    reader = _Reader(batches)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="tvmx-quant-") as tmp:
+        prepared = Path(tmp) / "prepared.onnx"
+        # Folds BatchNormalization into Conv and infers shapes, as onnxruntime recommends.
+        quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
+        out = Path(tmp) / "quantized.onnx"
+        quantize_static(str(prepared), str(out), reader, quant_format=QuantFormat.QDQ,
+                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=channelwise,
+                        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True})
+        out.replace(dst)
+    quantized = onnx.load(str(dst))
+    ops = [n.op_type for n in quantized.graph.node]
+    return {"samples": len(batches), "per_channel": channelwise, "quantize_nodes": ops.count("QuantizeLinear"),
+            "dequantize_nodes": ops.count("DequantizeLinear")}
