@@ -117,9 +117,22 @@ def compile_cmd(model: Path, target: str, build_dir: Path | None, compile_to: st
     stage = find_stage(compile_to) if compile_to else None
     result = compile_model(model, tgt, options, build_dir, compile_to=stage, dry_run=dry_run,
                            log=_echo if STATE["verbose"] else lambda _m: None)
+    _print_offload_summary(result.build_dir)
     what = "model.elf" if result.last_stage is STAGES[-1] else f"stages up to {result.last_stage.name}"
     click.echo(f"tvmx: compiled {model.name} for {tgt.name} in {result.seconds:.2f} s: "
                f"{result.build_dir / 'model.elf' if what == 'model.elf' else result.build_dir} ({what})")
+
+
+def _print_offload_summary(build_dir: Path) -> None:
+    path = build_dir / "02-relax" / "offload.json"
+    if not path.is_file() or STATE["verbose"]:  # verbose mode printed the whole report already
+        return
+    report = json.loads(path.read_text())
+    click.echo(f"tvmx: {report['offloaded']} of {report['candidates']} candidate layers offloaded to "
+               f"{report['accelerator']} (report: {path})")
+    if report["offloaded"] == 0:
+        click.echo("  hint: quantize the model first: tvmx quantize MODEL.onnx -o MODEL.int8.onnx "
+                   "--random-calibration 16")
 
 
 def _print_outputs(outputs: dict[str, np.ndarray]) -> None:

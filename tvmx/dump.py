@@ -17,7 +17,7 @@ DUMPS: dict[str, tuple[str, tuple[str, ...]]] = {
     "relay": ("relax", ("02-relax/module.py",)),
     "tune": ("tune", ("03-tune/schedules.json", "03-tune/module.py")),
     "tir": ("lower", ("04-lower/kernels_tir.py",)),
-    "c": ("codegen", ("05-codegen/kernels.c", "05-codegen/model.c")),
+    "c": ("codegen", ("05-codegen/kernels.c", "05-codegen/model.c", "05-codegen/accel_glue.c")),
     "asm": ("assemble", ("06-assemble/model.dis",)),
 }
 
@@ -28,7 +28,7 @@ def dump_ir(model: Path, target: Target, options: Options, stage: str) -> str:
         build = Path(tmp) / "build"
         compile_model(model, target, options, build, compile_to=find_stage(last))
         parts = []
-        for rel in files:
+        for rel in [f for f in files if (build / f).is_file()]:
             text = (build / rel).read_text()
             parts.append(text if len(files) == 1 else f"// ===== {rel} =====\n{text}")
         return "\n".join(parts)

@@ -77,17 +77,18 @@ class _Graph:
         return model
 
 
-def mlp(seed: int = 0) -> onnx.ModelProto:
-    """Gemm, MatMul, Add, Relu, Softmax."""
+def mlp(seed: int = 0, softmax: bool = True) -> onnx.ModelProto:
+    """Gemm, MatMul, Add, Relu, Softmax (or logits)."""
     g = _Graph(seed)
     h = g.node("Relu", [g.gemm("x", 64, 128)])
     h = g.node("Add", [g.node("MatMul", [h, g.weight((128, 96), 128)]), g.const(np.full(96, 0.1, np.float32))])
     h = g.node("Relu", [h])
-    y = g.node("Softmax", [g.gemm(h, 96, 10)], axis=1)
+    y = g.gemm(h, 96, 10)
+    y = g.node("Softmax", [y], axis=1) if softmax else y
     return g.model("mlp", [("x", [1, 64])], y, [1, 10])
 
 
-def cnn(seed: int = 0) -> onnx.ModelProto:
+def cnn(seed: int = 0, softmax: bool = True) -> onnx.ModelProto:
     """Conv (pads, strides), BatchNormalization, Relu, MaxPool, a residual Add, a Sum, Sigmoid, Clip,
     Concat, AveragePool, GlobalAveragePool, Flatten, Reshape, Gemm and Softmax."""
     g = _Graph(seed)
@@ -104,11 +105,11 @@ def cnn(seed: int = 0) -> onnx.ModelProto:
     x = g.node("AveragePool", [x], kernel_shape=[2, 2], strides=[1, 1], pads=[0, 0, 1, 1])
     x = g.node("Flatten", [g.node("GlobalAveragePool", [x])])
     x = g.node("Reshape", [g.gemm(x, 32, 10), g.const(np.array([1, 10], np.int64), "shape")])
-    y = g.node("Softmax", [x], axis=1)
+    y = g.node("Softmax", [x], axis=1) if softmax else x
     return g.model("cnn", [("x", [1, 3, 32, 32])], y, [1, 10])
 
 
-def dwsep(seed: int = 0) -> onnx.ModelProto:
+def dwsep(seed: int = 0, softmax: bool = True) -> onnx.ModelProto:
     """MobileNet-style: strided stem, depthwise 3x3 (groups = channels), pointwise 1x1, ReLU6 (Clip),
     a grouped conv (groups = 4) and an inverted-residual Add."""
     g = _Graph(seed)
@@ -123,7 +124,8 @@ def dwsep(seed: int = 0) -> onnx.ModelProto:
     y = g.conv(relu6(g.conv(y, 32, 32, 3, groups=4)), 32, 32, 1)
     x = g.node("Add", [y, relu6(g.conv(y, 32, 32, 3, groups=32))])
     x = g.node("Flatten", [g.node("GlobalAveragePool", [x])])
-    return g.model("dwsep", [("x", [1, 3, 32, 32])], g.node("Softmax", [g.gemm(x, 32, 10)], axis=1), [1, 10])
+    y = g.gemm(x, 32, 10)
+    return g.model("dwsep", [("x", [1, 3, 32, 32])], g.node("Softmax", [y], axis=1) if softmax else y, [1, 10])
 
 
 def materialize_light(name: str, seed: int = 0, image: int | None = None) -> onnx.ModelProto:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from tvmx.build.builddir import atomic_write
+from tvmx.offload import kernels
 from tvmx.stages import kernels_c
 from tvmx.stages.artifacts import BufferRef, ExecutionPlan, GeneratedSources, LoweredModule
 from tvmx.stages.context import StageContext
@@ -115,10 +116,14 @@ def run(ctx: StageContext, lowered: LoweredModule) -> GeneratedSources:
         "weights.S": weights_asm((out_dir / "weights.bin").resolve()),
         "io.json": json.dumps(io_description(lowered.plan), indent=2) + "\n",
     }
+    functions = {i["op"]: i["function"] for i in (ctx.target.accelerator or {}).get("intrinsics", [])}
+    if functions and "tvmx_" in kernels_src:
+        header = Path(str(ctx.target.accelerator["header"])).name  # type: ignore[index]
+        files["accel_glue.c"] = kernels.glue_c(header, functions)
     atomic_write(out_dir / "weights.bin", blob)
     for name, text in files.items():
         atomic_write(out_dir / name, text)
     paths = [out_dir / n for n in (*files, "weights.bin")]
     ctx.build.record_stage("codegen", [], paths, {"weights_bytes": len(blob)})
-    sources = [out_dir / "kernels.c", out_dir / "model.c", out_dir / "weights.S"]
+    sources = [out_dir / n for n in ("kernels.c", "model.c", "weights.S", "accel_glue.c") if n in files]
     return GeneratedSources(sources, out_dir / "io.json", include_dirs=(out_dir,))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from tvmx.build.builddir import atomic_write
 from tvmx.errors import UnsupportedError
 from tvmx.stages.artifacts import GraphModule, ImportedModel
@@ -46,14 +48,37 @@ def check_legalized(mod: object) -> None:
 ALLOWED_RELAX_OPS = {"relax.call_tir", "relax.reshape", "relax.builtin.alloc_tensor"}
 
 
+def offload_functions(ctx: StageContext) -> dict[str, str]:
+    """op -> header function, from the target's declared intrinsics (empty for CPU targets)."""
+    accel = ctx.target.accelerator or {}
+    return {i["op"]: i["function"] for i in accel.get("intrinsics", [])}
+
+
 def run(ctx: StageContext, model: ImportedModel) -> GraphModule:
     import tvm
 
     out_dir = ctx.stage_dir(2, "relax")
-    mod = tvm.ir.transform.Sequential(graph_passes())(model.mod)
+    mod = model.mod
+    outputs = []
+    functions = offload_functions(ctx)
+    if functions and ctx.target.accelerator is not None:
+        # Before FoldConstant, which would fold dequantize(int8 weight) into float.
+        from tvmx.offload.partition import partition
+        from tvmx.stages.import_onnx import load_onnx
+
+        mod, report = partition(mod, load_onnx(ctx.model_path), str(ctx.target.accelerator["kind"]), functions)
+        report_json, report_txt = out_dir / "offload.json", out_dir / "offload.txt"
+        atomic_write(report_json, json.dumps(report.to_json(), indent=2) + "\n")
+        atomic_write(report_txt, report.text() + "\n")
+        outputs += [report_json, report_txt]
+        ctx.log(report.text())
+        if report.offloaded == 0:
+            ctx.log("  hint: nothing matched; `tvmx quantize MODEL -o MODEL.int8.onnx` makes a model the "
+                    "accelerator can run")
+    mod = tvm.ir.transform.Sequential(graph_passes())(mod)
     check_legalized(mod)
     text = out_dir / "module.py"
     atomic_write(text, mod.script(show_meta=False))
     kernels = [gv.name_hint for gv, f in mod.functions.items() if isinstance(f, tvm.tirx.PrimFunc)]
-    ctx.build.record_stage("relax", [], [text], {"kernels": len(kernels)})
+    ctx.build.record_stage("relax", [], [text, *outputs], {"kernels": len(kernels)})
     return GraphModule(mod, model)

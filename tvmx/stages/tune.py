@@ -34,6 +34,9 @@ def apply_default_schedules(mod: object, target: object) -> tuple[object, dict[s
     for gv, func in mod.functions.items():  # type: ignore[attr-defined]
         if not isinstance(func, tvm.tirx.PrimFunc) or func.attrs.get("tirx.is_scheduled", False):
             continue
+        if "tvmx.offloaded" in func.attrs:
+            choices[gv.name_hint] = f"accelerator: {func.attrs['tvmx.offloaded']} through the header's auto tiling"
+            continue
         chosen = "none (loop nest as legalized)"
         for rule in rules:
             sch = rule.apply(func, target, False)

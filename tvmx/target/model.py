@@ -42,6 +42,8 @@ class SimulatorSpec:
 class VerifySpec:
     rtol: float = 1e-4
     atol: float = 1e-5
+    max_lsb: int = 1  # QDQ outputs are compared in quantization steps, not with rtol/atol
+    max_lsb_fraction: float = 0.001
 
 
 @dataclass(frozen=True)

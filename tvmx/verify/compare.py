@@ -12,9 +12,11 @@ class OutputDiff:
     name: str
     max_abs: float
     max_rel: float
-    mismatched: int  # elements outside atol + rtol * |ref|
+    mismatched: int  # elements outside the tolerance
     total: int
     exact: bool
+    max_lsb: int | None = None  # for dequantized int8 outputs: largest difference in quantization steps
+    lsb_elements: int = 0  # ... and how many elements differ at all
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,8 @@ class Comparison:
     outputs: list[OutputDiff]
     rtol: float
     atol: float
+    max_lsb: int = 1
+    max_lsb_fraction: float = 0.001
 
     @property
     def ok(self) -> bool:
@@ -33,11 +37,23 @@ class Comparison:
         bad = sum(o.mismatched for o in self.outputs)
         total = sum(o.total for o in self.outputs)
         verdict = "PASS" if self.ok else "FAIL"
-        return (f"{verdict}: {len(self.outputs)} output(s), {total} elements, max abs err {max_abs:.3g}, "
-                f"max rel err {max_rel:.3g}, {bad} outside rtol={self.rtol:g} atol={self.atol:g}")
+        line = (f"{verdict}: {len(self.outputs)} output(s), {total} elements, max abs err {max_abs:.3g}, "
+                f"max rel err {max_rel:.3g}")
+        quantized = [o for o in self.outputs if o.max_lsb is not None]
+        if quantized:
+            lsb = max(o.max_lsb or 0 for o in quantized)
+            differ = sum(o.lsb_elements for o in quantized)
+            line += (f", int8 outputs: max {lsb} LSB, {differ} of {sum(o.total for o in quantized)} elements differ "
+                     f"(allowed: {self.max_lsb} LSB on {self.max_lsb_fraction:.1%})")
+        if len(quantized) < len(self.outputs):
+            line += f", {bad} outside rtol={self.rtol:g} atol={self.atol:g}"
+        return line
 
 
-def compare(actual: dict[str, np.ndarray], expected: dict[str, np.ndarray], rtol: float, atol: float) -> Comparison:
+def compare(actual: dict[str, np.ndarray], expected: dict[str, np.ndarray], rtol: float, atol: float,
+            lsb_scales: dict[str, float] | None = None, max_lsb: int = 1,
+            max_lsb_fraction: float = 0.001) -> Comparison:
+    """rtol/atol per element; outputs in `lsb_scales` (dequantized int8) in quantization steps instead."""
     diffs = []
     for name, ref in expected.items():
         got = actual[name]
@@ -48,7 +64,15 @@ def compare(actual: dict[str, np.ndarray], expected: dict[str, np.ndarray], rtol
         err = np.abs(got64 - ref64)
         rel = err / np.maximum(np.abs(ref64), np.finfo(np.float32).tiny)
         rel = np.where(err == 0, 0.0, rel)
+        exact = bool(np.array_equal(ref64, got64))
+        if lsb_scales and name in lsb_scales:
+            steps = np.rint(err / lsb_scales[name]).astype(np.int64)
+            worst, differ = int(steps.max(initial=0)), int(np.count_nonzero(steps))
+            within = worst <= max_lsb and differ <= max_lsb_fraction * ref64.size
+            diffs.append(OutputDiff(name, float(err.max(initial=0.0)), float(rel.max(initial=0.0)),
+                                    0 if within else differ, ref64.size, exact, worst, differ))
+            continue
         bad = int(np.count_nonzero(~(err <= atol + rtol * np.abs(ref64))))
         diffs.append(OutputDiff(name, float(err.max(initial=0.0)), float(rel.max(initial=0.0)), bad, ref64.size,
-                                bool(np.array_equal(ref64, got64))))
-    return Comparison(diffs, rtol, atol)
+                                exact))
+    return Comparison(diffs, rtol, atol, max_lsb, max_lsb_fraction)

@@ -15,7 +15,7 @@ from tvmx.pipeline import compile_model
 from tvmx.run.runner import load_inputs, run_build
 from tvmx.target.model import Target
 from tvmx.verify.compare import Comparison, compare
-from tvmx.verify.reference import run_reference
+from tvmx.verify.reference import quantized_output_scales, run_reference
 
 
 @dataclass
@@ -39,7 +39,8 @@ def verify_model(model: Path, target: Target, options: Options, build_dir: Path 
     reference = run_reference(model, arrays)
     rtol = options.rtol if options.rtol is not None else target.verify.rtol
     atol = options.atol if options.atol is not None else target.verify.atol
-    comparison = compare(result.outputs, reference, rtol, atol)
+    comparison = compare(result.outputs, reference, rtol, atol, quantized_output_scales(model),
+                         target.verify.max_lsb, target.verify.max_lsb_fraction)
     summary = {"summary": comparison.summary(), "ok": comparison.ok,
                "outputs": [o.__dict__ for o in comparison.outputs]}
     (compiled.build_dir / "run" / "verify.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -9,6 +9,27 @@ import numpy as np
 from tvmx.errors import InputError
 
 
+def quantized_output_scales(model_path: Path) -> dict[str, float]:
+    """Outputs produced by a per-tensor DequantizeLinear: name -> scale (one quantization step)."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(model_path), load_external_data=False)
+    consts = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type == "Constant" and node.attribute:
+            consts[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+    producers = {out: node for node in model.graph.node for out in node.output}
+    scales = {}
+    for output in model.graph.output:
+        node = producers.get(output.name)
+        if node is not None and node.op_type == "DequantizeLinear" and node.input[1] in consts:
+            scale = consts[node.input[1]]
+            if scale.size == 1:
+                scales[output.name] = float(scale.reshape(()))
+    return scales
+
+
 def run_reference(model: Path, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     import onnxruntime as ort
 

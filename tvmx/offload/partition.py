@@ -1,0 +1,241 @@
+"""Mark quantized layers for the accelerator (FuseOpsByPattern), replace each with a call to a TIR
+kernel that drives the accelerator, and say which ONNX node went where, and why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import onnx
+
+from tvmx.offload import kernels
+from tvmx.offload.layers import QLayer, Rejected, analyze
+from tvmx.offload.patterns import fusion_patterns
+
+CANDIDATE_OPS = {"relax.matmul": ("MatMul", "Gemm"), "relax.nn.conv2d": ("Conv",)}
+
+
+@dataclass
+class ReportEntry:
+    node: str  # ONNX node name (or op_type#index when unnamed)
+    op_type: str
+    where: str  # "accelerator" | "cpu"
+    reason: str
+    kernel: str = ""
+    macs: int = 0
+
+
+@dataclass
+class OffloadReport:
+    accelerator: str
+    entries: list[ReportEntry] = field(default_factory=list)
+
+    @property
+    def offloaded(self) -> int:
+        return sum(e.where == "accelerator" for e in self.entries)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"accelerator": self.accelerator, "offloaded": self.offloaded,
+                "candidates": len(self.entries), "nodes": [e.__dict__ for e in self.entries]}
+
+    def text(self) -> str:
+        lines = [f"offload report ({self.accelerator}): {self.offloaded} of {len(self.entries)} candidate layers "
+                 "offloaded"]
+        for e in self.entries:
+            extra = f" -> {e.kernel}" if e.kernel else ""
+            lines.append(f"  {e.node:<32} {e.op_type:<6} {e.where:<11} {e.reason}{extra}")
+        return "\n".join(lines)
+
+
+class _Matcher:
+    """Pattern checks that remember, per candidate op, the layer or the reason it was rejected."""
+
+    def __init__(self) -> None:
+        self.layers: dict[Any, QLayer] = {}
+        self.reasons: dict[Any, str] = {}
+        self.ordered: list[QLayer] = []
+        self.core_of: dict[int, Any] = {}
+
+    def attrs(self, annotated: Any) -> dict[str, str]:
+        """Tag the composite function with the index of its layer."""
+        core = annotated["core"]
+        self.ordered.append(self.layers[core])
+        self.core_of[len(self.ordered) - 1] = core
+        return {"tvmx.layer": str(len(self.ordered) - 1)}
+
+    def check(self, ctx: Any) -> bool:
+        ann = dict(ctx.annotated_expr)
+        relu = "relu" in ann
+        core = ann["core"]
+        op = "conv2d" if str(core.op.name) == "relax.nn.conv2d" else "matmul"
+        if not _self_contained(ctx):  # a smaller pattern may still match
+            self.reasons.setdefault(core, "an intermediate result is also used outside the layer")
+            return False
+        # In dataflow form the matmul's operand is a variable; its binding says whether a
+        # permute_dims (ONNX Gemm transB) sits between it and the dequantized weight.
+        rhs = dict(ctx.matched_bindings).get(core.args[1]) if op == "matmul" else None
+        transposed = rhs is not None and str(getattr(rhs.op, "name", "")) == "relax.permute_dims"
+        try:
+            self.layers[core] = analyze(ann, op, relu, transposed)
+        except Rejected as exc:
+            self.reasons.setdefault(core, str(exc))
+            return False
+        return True
+
+
+def _unshare_dequantize(mod: Any) -> Any:
+    """Give every consumer its own dequantize(x): a layer whose input is also read elsewhere (a
+    residual branch) can then still take the int8 x into the accelerator."""
+    from tvm import relax
+
+    main = mod["main"]
+    dq_values: dict[Any, Any] = {}
+    for block in main.body.blocks:
+        for b in block.bindings:
+            if isinstance(b.value, relax.Call) and getattr(b.value.op, "name", "") == "relax.dequantize":
+                dq_values[b.var] = b.value
+
+    @relax.expr_functor.mutator
+    class Unshare(relax.PyExprMutator):  # type: ignore[misc]
+        def visit_call_(self, call: Any) -> Any:
+            call = super().visit_call_(call)
+            if not any(isinstance(a, relax.Var) and a in dq_values for a in call.args):
+                return call
+            args = [self.builder_.emit(_copy(dq_values[a])) if isinstance(a, relax.Var) and a in dq_values else a
+                    for a in call.args]
+            return relax.Call(call.op, args, call.attrs, call.ty_args)
+
+    unshare = Unshare(mod)
+    new_main = unshare.visit_expr(main)
+    out = unshare.builder_.get()
+    out["main"] = new_main
+    return relax.transform.DeadCodeElimination(["main"])(out)
+
+
+def _copy(call: Any) -> Any:
+    """A new node: the block builder would hand back the old binding for the same object."""
+    from tvm import relax
+
+    return relax.Call(call.op, call.args, call.attrs, call.ty_args)
+
+
+def _self_contained(ctx: Any) -> bool:
+    """Only the match's root may be used outside it; otherwise fusing would duplicate work."""
+    matched = set(ctx.matched_bindings.keys())
+    root = ctx.value_to_bound_var.get(ctx.matched_expr)
+    for var in matched:
+        if var.same_as(root):
+            continue
+        if any(user not in matched for user in ctx.var_usages.get(var, [])):
+            return False
+    return True
+
+
+def partition(mod: Any, model: onnx.ModelProto, prefix: str, functions: dict[str, str]) -> tuple[Any, OffloadReport]:
+    """Returns the module with offloaded layers as call_tir to accelerator kernels, and the report."""
+    import tvm
+    from tvm import relax
+
+    matcher = _Matcher()
+    mod = _unshare_dequantize(mod)
+    candidates = _candidate_ops(mod["main"])
+    fused = relax.transform.FuseOpsByPattern(
+        fusion_patterns(prefix, set(functions), matcher.check, matcher.attrs), bind_constants=True)(mod)
+    fused, kernels_of = _lower_composites(fused, matcher, functions)
+    fused = relax.transform.DeadCodeElimination()(fused)
+    report = OffloadReport(prefix)
+    onnx_nodes = _onnx_candidates(model)
+    for index, core in enumerate(candidates):
+        op_name = str(core.op.name)
+        node = onnx_nodes[op_name][index_in(candidates, core, op_name)] if op_name in onnx_nodes else None
+        label, op_type = node if node else (f"#{index}", op_name)
+        if core in kernels_of:
+            layer, kernel = kernels_of[core]
+            report.entries.append(ReportEntry(label, op_type, "accelerator", f"int8 {layer.op}"
+                                              + (" + bias" if layer.bias is not None else "")
+                                              + (" + relu" if layer.relu else ""), kernel, layer.macs))
+        else:
+            reason = matcher.reasons.get(core) or _no_match_reason(core)
+            report.entries.append(ReportEntry(label, op_type, "cpu", reason))
+    del tvm
+    return fused, report
+
+
+def index_in(candidates: list[Any], core: Any, op_name: str) -> int:
+    same = [c for c in candidates if str(c.op.name) == op_name]
+    return next(i for i, c in enumerate(same) if c.same_as(core))
+
+
+def _no_match_reason(core: Any) -> str:
+    return "not inside a QDQ int8 pattern (a float layer: quantize the model with `tvmx quantize`)"
+
+
+def _candidate_ops(main: Any) -> list[Any]:
+    """matmul/conv2d calls in binding order, which is the ONNX graph's node order."""
+    from tvm import relax
+
+    return [b.value for block in main.body.blocks for b in block.bindings
+            if isinstance(b.value, relax.Call) and str(getattr(b.value.op, "name", "")) in CANDIDATE_OPS]
+
+
+def _onnx_candidates(model: onnx.ModelProto) -> dict[str, list[tuple[str, str]]]:
+    """ONNX nodes per Relax op, in graph order: the importer emits them in the same order."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for i, node in enumerate(model.graph.node):
+        for op_name, op_types in CANDIDATE_OPS.items():
+            if node.op_type in op_types:
+                out.setdefault(op_name, []).append((node.name or f"{node.op_type}#{i}", node.op_type))
+    return out
+
+
+def _lower_composites(mod: Any, matcher: _Matcher, functions: dict[str, str]) -> tuple[Any, dict[Any, Any]]:
+    """Each composite call becomes call_tir(kernel, [x, weight, bias])."""
+    from tvm import relax
+
+    kernels_of: dict[Any, tuple[QLayer, str]] = {}
+    by_function: dict[str, QLayer] = {}
+    core_by_function: dict[str, Any] = {}
+    for gv, func in mod.functions.items():
+        if isinstance(func, relax.Function) and func.attrs is not None and "tvmx.layer" in func.attrs:
+            by_function[gv.name_hint] = _layer_of(func, matcher)
+            core_by_function[gv.name_hint] = matcher.core_of[int(func.attrs["tvmx.layer"])]
+
+    @relax.expr_functor.mutator
+    class Rewriter(relax.PyExprMutator):  # type: ignore[misc]
+        def visit_call_(self, call: Any) -> Any:
+            call = super().visit_call_(call)
+            if isinstance(call.op, relax.GlobalVar) and call.op.name_hint in by_function:
+                layer = by_function[call.op.name_hint]
+                name = f"accel_{layer.op}_{len(kernels_of)}"
+                kernels_of[core_by_function[call.op.name_hint]] = (layer, name)
+                bias = layer.bias if layer.bias is not None else np.zeros(layer.weight.shape[-1], np.int32)
+                consts = [relax.const(layer.weight), relax.const(bias.astype(np.int32))]
+                if layer.op == "matmul":
+                    prim = kernels.matmul_kernel(layer, functions["matmul"])
+                    gv = self.builder_.add_func(_named(prim, name, layer), name)
+                    return relax.call_tir(gv, [call.args[0], *consts], relax.TensorType(layer.out_shape, "int8"))
+                # The graph is NCHW (ONNX); the accelerator's conv is NHWC: transposes on the CPU around it.
+                n, c, h, w = layer.x_shape
+                _, oc, oh, ow = layer.out_shape
+                prim = kernels.conv2d_kernel(layer, functions["conv2d"], (n, h, w, c), (n, oh, ow, oc))
+                gv = self.builder_.add_func(_named(prim, name, layer), name)
+                x_nhwc = self.builder_.emit(relax.op.permute_dims(call.args[0], [0, 2, 3, 1]))
+                y = self.builder_.emit(relax.call_tir(gv, [x_nhwc, *consts], relax.TensorType((n, oh, ow, oc), "int8")))
+                return relax.op.permute_dims(y, [0, 3, 1, 2])
+            return call
+
+    rewriter = Rewriter(mod)
+    main = rewriter.visit_expr(mod["main"])
+    new_mod = rewriter.builder_.get()
+    new_mod["main"] = main
+    return relax.transform.DeadCodeElimination(["main"])(new_mod), kernels_of
+
+
+def _named(prim: Any, name: str, layer: QLayer) -> Any:
+    return prim.with_attr("global_symbol", name).with_attr("tvmx.offloaded", layer.op)
+
+
+def _layer_of(func: Any, matcher: _Matcher) -> QLayer:
+    """The QLayer the check recorded for this composite (its index travels as a function attribute)."""
+    return matcher.ordered[int(func.attrs["tvmx.layer"])]
