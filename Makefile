@@ -34,6 +34,8 @@ demo: setup
 	$(TVMX) compile $(DEMO_DIR)/cnn.onnx --target rv64gc -o $(DEMO_DIR)/cnn-rv64gc -v
 	$(TVMX) run $(DEMO_DIR)/cnn-rv64gc --seed 1
 	$(TVMX) verify $(DEMO_DIR)/cnn.onnx --target rv64gc -o $(DEMO_DIR)/cnn-rv64gc --seed 1
+	$(TVMX) quantize $(DEMO_DIR)/cnn.onnx -o $(DEMO_DIR)/cnn.int8.onnx --random-calibration 16
+	$(TVMX) verify $(DEMO_DIR)/cnn.int8.onnx --target gemmini -o $(DEMO_DIR)/cnn.int8-gemmini --seed 1 -v
 
 test: setup
 	$(VENV)/bin/pytest -q
@@ -44,6 +46,8 @@ lint: setup
 
 bench: setup
 	$(PY) benchmarks/compile_time.py
+	$(PY) benchmarks/gemmini_matmul.py
+	$(PY) benchmarks/gemmini_models.py
 
 clean:
 	rm -rf build

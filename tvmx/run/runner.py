@@ -138,11 +138,24 @@ def run_build(target: Target, build_dir: Path, inputs: dict[str, np.ndarray], ou
         path = out_dir / f"{_safe(spec['name'])}.npy"
         np.save(path, arr)
         files.append(path)
-    stats = {**sim.stats, "wall_seconds": round(sim.seconds, 3)}
+    stats = {**sim.stats, **_offload_profile(target, elf, sim), "wall_seconds": round(sim.seconds, 3)}
     stats_path = out_dir / "stats.json"
     atomic_write(stats_path, json.dumps(stats, indent=2) + "\n")
     files.append(stats_path)
     return RunResult(outputs, stats, sim.console, sim.seconds, files)
+
+
+def _offload_profile(target: Target, elf: Path, sim: SimulatorRun) -> dict[str, Any]:
+    """Cycles inside offloaded layers (the generated glue counts them): utilisation and CPU share."""
+    place = elfio.symbols(elf, {"tvmx_accel_profile"}).get("tvmx_accel_profile")
+    if place is None or target.accelerator is None or not sim.stats.get("cycles"):
+        return {}
+    cycles, macs, calls = np.frombuffer(elfio.read_region(sim.signature, sim.signature_base, place[0], 24), "<u8")
+    dim = int(target.accelerator["dim"])
+    total = int(sim.stats["cycles"])
+    return {"offloaded_calls": int(calls), "offloaded_cycles": int(cycles), "offloaded_macs": int(macs),
+            "offloaded_utilisation": round(float(macs) / (dim * dim * float(cycles)), 4) if cycles else 0.0,
+            "cpu_share": round(1.0 - float(cycles) / total, 4)}
 
 
 def _safe(name: str) -> str:

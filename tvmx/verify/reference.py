@@ -30,11 +30,16 @@ def quantized_output_scales(model_path: Path) -> dict[str, float]:
     return scales
 
 
-def run_reference(model: Path, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def run_reference(model: Path, inputs: dict[str, np.ndarray], *, fuse_qdq: bool = True) -> dict[str, np.ndarray]:
+    """onnxruntime's outputs. fuse_qdq=False keeps the graph's QuantizeLinear/DequantizeLinear as written
+    (basic optimisations only); with it, onnxruntime swaps QDQ groups for its own int8 kernels
+    (QLinearConv, QLinearSigmoid tables, ...), whose rounding can differ from the graph by 1 LSB."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    if not fuse_qdq:
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
     try:
         session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types from C++

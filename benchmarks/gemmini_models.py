@@ -1,0 +1,72 @@
+"""The test networks, quantized to int8, on Gemmini against the plain RV64GC CPU, in one run:
+modelled cycles on each Gemmini size, instret on rv64gc for the same QDQ model, the array
+utilisation inside the offloaded layers and the share of cycles spent on the CPU.
+
+    python benchmarks/gemmini_models.py [--models mlp,cnn,dwsep,squeezenet]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import onnx
+
+from tvmx import samples
+from tvmx.options import make_options
+from tvmx.quantize import quantize_model
+from tvmx.target import load_target
+from tvmx.verify.flow import verify_model
+
+BUILDERS = {
+    "mlp": lambda: samples.mlp(softmax=False),
+    "cnn": lambda: samples.cnn(softmax=False),
+    "dwsep": lambda: samples.dwsep(softmax=False),
+    "squeezenet": lambda: samples.materialize_light("squeezenet", image=64),
+}
+
+
+def _lsb(report: Any) -> str:
+    """'bit-exact', or the largest difference in LSB and how many elements differ."""
+    diffs = report.comparison.outputs
+    worst = max(d.max_lsb or 0 for d in diffs)
+    differ = sum(d.lsb_elements for d in diffs)
+    verdict = "bit-exact" if worst == 0 else f"{worst} LSB on {differ}/{sum(d.total for d in diffs)}"
+    return verdict + ("" if report.comparison.ok else " FAIL")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default=",".join(BUILDERS))
+    parser.add_argument("--targets", default="gemmini,gemmini-8")
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="tvmx-bench-") as tmp:
+        for name in args.models.split(","):
+            src, qdq = Path(tmp) / f"{name}.onnx", Path(tmp) / f"{name}.int8.onnx"
+            onnx.save(BUILDERS[name](), str(src))
+            quantize_model(src, qdq, load_target("gemmini"), random_n=8, seed=1)
+            cpu = verify_model(qdq, load_target("rv64gc"), make_options(), Path(tmp) / f"{name}-cpu", seed=5)
+            for target_name in args.targets.split(","):
+                target = load_target(target_name)
+                rep = verify_model(qdq, target, make_options(), Path(tmp) / f"{name}-{target_name}", seed=5)
+                offload = json.loads((rep.build_dir / "02-relax" / "offload.json").read_text())
+                s = rep.stats
+                rows.append((name, target_name, f"{offload['offloaded']}/{offload['candidates']}",
+                             offload["layout_transforms_at_run_time"], cpu.stats["instret"], s["cycles"],
+                             cpu.stats["instret"] / s["cycles"], s.get("offloaded_utilisation", 0.0),
+                             s.get("cpu_share", 1.0), _lsb(rep)))
+                print(f"{name} on {target_name}: {rep.comparison.summary()}", flush=True)
+    head = (f"{'model':<11} {'target':<10} {'offload':>7} {'transp':>6} {'rv64gc instret':>15} "
+            f"{'gemmini cycles':>15} {'speedup':>8} {'util (offl.)':>12} {'CPU share':>9}  vs onnxruntime")
+    print("\n" + head)
+    for name, tgt, off, tr, cpu_i, cyc, sp, util, share, ok in rows:
+        print(f"{name:<11} {tgt:<10} {off:>7} {tr:>6} {cpu_i:>15,} {cyc:>15,} {sp:>7.1f}x {util:>11.1%} "
+              f"{share:>9.1%}  {ok}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""The graph stage's offload decisions, checked on real QDQ models without running them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+import pytest
+
+from tvmx import samples
+from tvmx.offload.partition import partition
+from tvmx.quantize import quantize_model
+from tvmx.target import load_target
+
+FUNCTIONS = {"matmul": "tiled_matmul_auto", "conv2d": "tiled_conv_auto"}
+
+
+def _partition(path: Path) -> tuple[object, object]:
+    from tvm.relax.frontend.onnx import from_onnx
+
+    model = onnx.load(str(path))
+    return partition(from_onnx(model, keep_params_in_input=False), model, "gemmini", FUNCTIONS)
+
+
+@pytest.fixture(scope="module")
+def quantized(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("qdq")
+    out = {}
+    for name, build in (("mlp", samples.mlp), ("dwsep", samples.dwsep)):
+        src = folder / f"{name}.onnx"
+        onnx.save(build(softmax=False), str(src))
+        out[name] = folder / f"{name}.int8.onnx"
+        quantize_model(src, out[name], load_target("gemmini"), random_n=2)
+        out[f"{name}-float"] = src
+    src = folder / "mlp.onnx"
+    out["mlp-per-channel"] = folder / "mlp.pc.onnx"
+    quantize_model(src, out["mlp-per-channel"], None, random_n=2, per_channel=True)
+    return out
+
+
+def test_every_mlp_layer_is_offloaded_with_fused_relu(quantized: dict[str, Path]) -> None:
+    mod, report = _partition(quantized["mlp"])
+    entries = report.entries  # type: ignore[attr-defined]
+    assert [e.where for e in entries] == ["accelerator"] * 3
+    assert {e.op_type for e in entries} <= {"Gemm", "MatMul"}
+    assert "relu" in entries[0].reason and "relu" not in entries[2].reason
+    text = mod["main"].script()  # type: ignore[index]
+    assert text.count("R.call_tir(accel_matmul_") == 3
+    assert "R.nn.relu" not in text and "R.matmul" not in text  # fused into the accelerator calls
+
+
+def test_depthwise_and_grouped_convs_stay_on_cpu_with_reasons(quantized: dict[str, Path]) -> None:
+    _, report = _partition(quantized["dwsep"])
+    reasons = {e.reason for e in report.entries if e.where == "cpu"}  # type: ignore[attr-defined]
+    assert any(r.startswith("depthwise conv") for r in reasons)
+    assert any(r.startswith("grouped (groups=4) conv") for r in reasons)
+    assert report.offloaded >= 3  # type: ignore[attr-defined]
+
+
+def test_float_model_offloads_nothing(quantized: dict[str, Path]) -> None:
+    _, report = _partition(quantized["mlp-float"])
+    assert report.offloaded == 0  # type: ignore[attr-defined]
+    assert all("tvmx quantize" in e.reason for e in report.entries)  # type: ignore[attr-defined]
+
+
+def test_per_channel_weights_are_refused_with_a_reason(quantized: dict[str, Path]) -> None:
+    _, report = _partition(quantized["mlp-per-channel"])
+    assert report.offloaded == 0  # type: ignore[attr-defined]
+    assert all("per-channel weight" in e.reason for e in report.entries)  # type: ignore[attr-defined]
