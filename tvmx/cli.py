@@ -1,5 +1,5 @@
 """The `tvmx` command line: a thin layer over the Python API. Errors surface in exactly one place,
-`main`, as `tvmx: error: ...` plus a hint; tracebacks only with -v."""
+`TvmxGroup.main`, as `tvmx: error: ...` plus a hint; tracebacks only with -v."""
 
 from __future__ import annotations
 
@@ -26,10 +26,9 @@ def _echo(msg: str) -> None:
     click.echo(msg, err=True)
 
 
-def _options(ctx: click.Context, **cli: Any) -> Options:
+def _options(**cli: Any) -> Options:
     shapes = parse_input_shapes(cli.pop("input_shape", ()) or ())
-    return make_options(cli.pop("config", None), input_shapes=shapes or None, verbose=STATE["verbose"] or None,
-                        **cli)
+    return make_options(cli.pop("config", None), input_shapes=shapes or None, **cli)
 
 
 def _set_verbose(_ctx: click.Context, _param: click.Parameter, value: bool) -> None:
@@ -113,7 +112,7 @@ def compile_cmd(model: Path, target: str, build_dir: Path | None, compile_to: st
     from tvmx.pipeline import compile_model
 
     tgt = load_target(target)
-    options = _options(click.get_current_context(), **opts)
+    options = _options(**opts)
     stage = find_stage(compile_to) if compile_to else None
     result = compile_model(model, tgt, options, build_dir, compile_to=stage, dry_run=dry_run,
                            log=_echo if STATE["verbose"] else lambda _m: None)
@@ -200,7 +199,7 @@ def verify_cmd(model: Path, target: str, inputs: Path | None, seed: int | None, 
     from tvmx.verify.flow import verify_model
 
     tgt = load_target(target)
-    options = _options(click.get_current_context(), **opts)
+    options = _options(**opts)
     report = verify_model(model, tgt, options, build_dir, inputs=inputs, seed=seed,
                           log=_echo if STATE["verbose"] else lambda _m: None)
     _print_outputs(report.outputs)
@@ -244,7 +243,7 @@ def dump_ir_cmd(model: Path, target: str, stage_name: str, output: Path | None, 
     """Print the IR of one stage of MODEL for a target."""
     from tvmx.dump import dump_ir
 
-    text = dump_ir(model, load_target(target), _options(click.get_current_context(), **opts), stage_name)
+    text = dump_ir(model, load_target(target), _options(**opts), stage_name)
     if output:
         output.write_text(text)
     else:

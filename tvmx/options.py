@@ -25,7 +25,6 @@ class Options:
     atol: float | None = None
     timeout_s: float | None = None  # None: the target's simulator.timeout_s
     cflags: tuple[str, ...] = ()
-    verbose: bool = False
 
     def key(self) -> dict[str, Any]:
         """The options that change the build's output (for up-to-date checks)."""
@@ -49,7 +48,7 @@ def load_config(spec: str | None) -> dict[str, Any]:
         raise InputError(f"{path}: invalid YAML: {exc}", hint="fix the YAML syntax") from exc
     if not isinstance(data, dict):
         raise InputError(f"{path}: a config must be a YAML mapping", hint="see configs/default.yaml")
-    allowed = {f.name for f in dataclasses.fields(Options)} - {"input_shapes", "verbose"}
+    allowed = {f.name for f in dataclasses.fields(Options)} - {"input_shapes"}
     for key in data:
         if key not in allowed:
             raise InputError(f"{path}: unknown option '{key}'", hint=f"allowed: {', '.join(sorted(allowed))}")
