@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -216,3 +217,26 @@ def test_dry_run_prints_commands_and_builds_nothing(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "-march=rv64gc" in result.stdout
     assert not (tmp_path / "b" / "model.elf").exists()
+
+
+@pytest.mark.toolchain
+@pytest.mark.spike
+@pytest.mark.parametrize("target_name", ["gemmini", "gemmini-8"])
+def test_bare_elf_on_gemmini_reports_accelerator_stats(tmp_path: Path, target_name: str) -> None:
+    from tvmx.accelerators import accelerator_for
+
+    target = load_target(target_name)
+    accel = accelerator_for(target)
+    assert accel is not None
+    tc = find_toolchain(target.cpu, target.toolchain)
+    elf = tmp_path / "mm.elf"
+    Executor().run(tc.build_elf([DATA / "gemmini_matmul.c"], elf, map_file=tmp_path / "mm.map",
+                                include_dirs=accel.include_dirs(tmp_path)))
+    out = tmp_path / "out"
+    result = tvmx("run", "--target", target_name, str(elf), "--output-dir", str(out))
+    assert result.exit_code == 0, result.output
+    assert "0 mismatches" in result.stdout
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["macs"] == 33 * 24 * 40
+    assert stats["cycles"] >= stats["instret"] > 0
+    assert stats["execute_busy_cycles"] > 0 and stats["load_busy_cycles"] > 0
