@@ -148,8 +148,9 @@ def _print_outputs(outputs: dict[str, np.ndarray]) -> None:
 @click.option("--seed", type=int, default=None, help="random inputs from this seed (default 0)")
 @click.option("--output-dir", type=click.Path(path_type=Path), help="where to write <output>.npy and stats.json")
 @click.option("--timeout", type=float, help="seconds before the simulation is stopped")
+@click.option("--profile", is_flag=True, help="print the instructions retired per kernel, costliest first")
 def run_cmd(path: Path, target: str | None, inputs: Path | None, seed: int | None, output_dir: Path | None,
-            timeout: float | None) -> None:
+            timeout: float | None, profile: bool) -> None:
     """Run a build directory (or any bare-metal ELF with --target) on the target's simulator."""
     from tvmx.run.runner import load_inputs, run_build, run_elf
     from tvmx.simulator.guest import TRAP_HINT, parse_trap
@@ -172,8 +173,23 @@ def run_cmd(path: Path, target: str | None, inputs: Path | None, seed: int | Non
     io = json.loads((path / "io.json").read_text()) if (path / "io.json").is_file() else {"inputs": []}
     result = run_build(tgt, path, load_inputs(io, inputs, seed), output_dir, timeout=timeout)
     _print_outputs(result.outputs)
+    if profile:
+        _print_profile(result.profile)
     stats = ", ".join(f"{k}={v}" for k, v in result.stats.items())
     click.echo(f"tvmx: ran on {tgt.name}: {stats}; outputs in {result.files[0].parent}")
+
+
+def _print_profile(profile: list[tuple[str, int]], top: int = 15) -> None:
+    total = sum(n for _, n in profile) or 1
+    totals: dict[str, int] = {}
+    for kernel, n in profile:
+        totals[kernel] = totals.get(kernel, 0) + n
+    click.echo(f"{'kernel':<48} {'instret':>14} {'share':>6}")
+    for kernel, n in sorted(totals.items(), key=lambda kv: -kv[1])[:top]:
+        click.echo(f"{kernel:<48} {n:>14,} {n / total:>6.1%}")
+    if len(totals) > top:
+        rest = sum(sorted(totals.values(), reverse=True)[top:])
+        click.echo(f"{f'({len(totals) - top} more kernels)':<48} {rest:>14,} {rest / total:>6.1%}")
 
 
 def _build_target(build_dir: Path) -> str:

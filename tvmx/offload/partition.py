@@ -11,7 +11,9 @@ import onnx
 
 from tvmx.offload import kernels
 from tvmx.offload.layers import QLayer, Rejected, analyze
+from tvmx.offload.layout import sink_transposes
 from tvmx.offload.patterns import fusion_patterns
+from tvmx.offload.qdq_simplify import simplify_qdq
 
 CANDIDATE_OPS = {"relax.matmul": ("MatMul", "Gemm"), "relax.nn.conv2d": ("Conv",)}
 
@@ -178,7 +180,8 @@ def partition(mod: Any, model: onnx.ModelProto, prefix: str, functions: dict[str
     fused = relax.transform.FuseOpsByPattern(
         fusion_patterns(prefix, set(functions), matcher.check, matcher.attrs), bind_constants=True)(mod)
     fused, kernels_of = _lower_composites(fused, matcher, functions)
-    fused = relax.transform.DeadCodeElimination(["main"])(_cancel_transposes(fused))
+    fused = simplify_qdq(fused)
+    fused = relax.transform.DeadCodeElimination(["main"])(_cancel_transposes(sink_transposes(fused)))
     report = OffloadReport(prefix, layout_transforms=_count_transposes(fused["main"]))
     onnx_nodes = _onnx_candidates(model)
     for index, core in enumerate(candidates):

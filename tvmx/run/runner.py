@@ -28,6 +28,7 @@ class RunResult:
     console: str
     seconds: float
     files: list[Path] = field(default_factory=list)
+    profile: list[tuple[str, int]] = field(default_factory=list)  # (kernel, instret) per call, in order
 
 
 def simulator_for(target: Target, workdir: Path, executor: Executor) -> tuple[Spike, SimulatorExtras]:
@@ -139,10 +140,25 @@ def run_build(target: Target, build_dir: Path, inputs: dict[str, np.ndarray], ou
         np.save(path, arr)
         files.append(path)
     stats = {**sim.stats, **_offload_profile(target, elf, sim), "wall_seconds": round(sim.seconds, 3)}
+    profile = _kernel_profile(io, elf, sim)
+    if profile:
+        profile_path = out_dir / "profile.json"
+        atomic_write(profile_path, json.dumps([{"kernel": k, "instret": n} for k, n in profile], indent=1) + "\n")
+        files.append(profile_path)
     stats_path = out_dir / "stats.json"
     atomic_write(stats_path, json.dumps(stats, indent=2) + "\n")
     files.append(stats_path)
-    return RunResult(outputs, stats, sim.console, sim.seconds, files)
+    return RunResult(outputs, stats, sim.console, sim.seconds, files, profile)
+
+
+def _kernel_profile(io: dict[str, Any], elf: Path, sim: SimulatorRun) -> list[tuple[str, int]]:
+    spec = io.get("profile")
+    place = elfio.symbols(elf, {spec["symbol"]}).get(spec["symbol"]) if spec else None
+    if not spec or place is None or not spec["calls"]:
+        return []
+    counts = np.frombuffer(elfio.read_region(sim.signature, sim.signature_base, place[0], 8 * len(spec["calls"])),
+                           "<u8")
+    return [(str(k), int(n)) for k, n in zip(spec["calls"], counts, strict=True)]
 
 
 def _offload_profile(target: Target, elf: Path, sim: SimulatorRun) -> dict[str, Any]:

@@ -45,6 +45,15 @@ def model_c(plan: ExecutionPlan, weight_offsets: list[int]) -> str:
         "",
         "extern const uint8_t tvmx_weights[];",
         "#define IO __attribute__((aligned(64), used))",
+        "",
+        "/* Instructions retired per kernel call, dumped with the outputs: `tvmx run --profile`. */",
+        f'IO __attribute__((section(".tvmx_outputs"))) uint64_t tvmx_profile[{max(len(plan.calls), 1)}];',
+        "static inline uint64_t instret(void) {",
+        "  uint64_t v;",
+        '  __asm__ volatile("csrr %0, minstret" : "=r"(v));',
+        "  return v;",
+        "}",
+        "#define PROFILED(i, call) do { uint64_t t0 = instret(); call; tvmx_profile[i] = instret() - t0; } while (0)",
     ]
     for i, spec in enumerate(plan.inputs):
         lines.append(f'IO __attribute__((section(".tvmx_inputs"))) uint8_t tvmx_input_{i}[{spec.nbytes}] = {{0}};'
@@ -68,8 +77,8 @@ def model_c(plan: ExecutionPlan, weight_offsets: list[int]) -> str:
         return f"(void *){direct.get(ref.index, f'tvmx_alloc_{ref.index}')}"
 
     lines += ["", "int main(void) {"]
-    for kernel, args in plan.calls:
-        lines.append(f"  {kernel}({', '.join(ptr(a) for a in args)});")
+    for i, (kernel, args) in enumerate(plan.calls):
+        lines.append(f"  PROFILED({i}, {kernel}({', '.join(ptr(a) for a in args)}));")
     for i, ref in enumerate(plan.output_refs):
         if ref.kind != "output":  # an output that is an input, a constant or an intermediate
             lines.append(f"  memcpy(tvmx_output_{i}, {ptr(ref)}, {plan.outputs[i].nbytes});")
@@ -102,6 +111,7 @@ def io_description(plan: ExecutionPlan) -> dict[str, object]:
     return {
         "inputs": [{**t.to_json(), "symbol": f"tvmx_input_{i}"} for i, t in enumerate(plan.inputs)],
         "outputs": [{**t.to_json(), "symbol": f"tvmx_output_{i}"} for i, t in enumerate(plan.outputs)],
+        "profile": {"symbol": "tvmx_profile", "calls": [kernel for kernel, _ in plan.calls]},
     }
 
 

@@ -28,7 +28,8 @@ def apply_default_schedules(mod: object, target: object) -> tuple[object, dict[s
 
     from tvmx.schedules.cpu import InnerSpatialReduction
 
-    rules = [InnerSpatialReduction(), dl.cpu.GEMV(), dl.cpu.Reduction()]
+    # Not dl.cpu.Reduction: on one core it recomputes a softmax row per output element (quadratic).
+    rules = [InnerSpatialReduction(), dl.cpu.GEMV()]
     choices: dict[str, str] = {}
     updated = {}
     for gv, func in mod.functions.items():  # type: ignore[attr-defined]
