@@ -175,6 +175,11 @@ def test_compile_run_with_npz_inputs(tmp_path: Path) -> None:
     again = tvmx("run", str(build), "--inputs", str(tmp_path / "in2.npz"), "--output-dir", str(tmp_path / "o"))
     assert again.exit_code == 0, again.output
     np.testing.assert_array_equal(np.load(tmp_path / "o" / "y.npy"), np.maximum(-x, 0) + 0.5)
+    profiled = tvmx("run", str(build), "--profile")
+    assert profiled.exit_code == 0 and "instret" in profiled.stdout and "fused_" in profiled.stdout
+    profile = json.loads((build / "run" / "profile.json").read_text())
+    stats = json.loads((build / "run" / "stats.json").read_text())
+    assert profile and 0 < sum(p["instret"] for p in profile) <= stats["instret"]
 
 
 @pytest.mark.toolchain

@@ -26,7 +26,7 @@ def _partition(path: Path) -> tuple[object, object]:
 def quantized(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("qdq")
     out = {}
-    for name, build in (("mlp", samples.mlp), ("dwsep", samples.dwsep)):
+    for name, build in (("mlp", samples.mlp), ("dwsep", samples.dwsep), ("cnn", samples.cnn)):
         src = folder / f"{name}.onnx"
         onnx.save(build(softmax=False), str(src))
         out[name] = folder / f"{name}.int8.onnx"
@@ -67,3 +67,15 @@ def test_per_channel_weights_are_refused_with_a_reason(quantized: dict[str, Path
     _, report = _partition(quantized["mlp-per-channel"])
     assert report.offloaded == 0  # type: ignore[attr-defined]
     assert all("per-channel weight" in e.reason for e in report.entries)  # type: ignore[attr-defined]
+
+
+def test_layout_transforms_cancel_and_pools_run_on_int8(quantized: dict[str, Path]) -> None:
+    mod, report = _partition(quantized["cnn"])
+    text = mod["main"].script()  # type: ignore[index]
+    convs = text.count("R.call_tir(accel_conv2d_")
+    assert convs == 8
+    # without sinking, every offloaded conv has two transposes around it
+    assert report.layout_transforms == text.count("R.permute_dims(")  # type: ignore[attr-defined]
+    assert report.layout_transforms < 2 * convs  # type: ignore[attr-defined]
+    pool = next(line for line in text.splitlines() if "R.nn.max_pool2d(" in line)
+    assert 'dtype="int8"' in pool and 'layout="NHWC"' in pool  # no float round trip, no transposes
