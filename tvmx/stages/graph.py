@@ -75,6 +75,10 @@ def run(ctx: StageContext, model: ImportedModel) -> GraphModule:
         if report.offloaded == 0:
             ctx.log("  hint: nothing matched; `tvmx quantize MODEL -o MODEL.int8.onnx` makes a model the "
                     "accelerator can run")
+    else:
+        from tvmx.offload.qdq_simplify import simplify_qdq
+
+        mod = simplify_qdq(mod)  # int8 pools and concats on the CPU too
     mod = tvm.ir.transform.Sequential(graph_passes())(mod)
     check_legalized(mod)
     text = out_dir / "module.py"
