@@ -11,14 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from tvmx.offload.rewrite import op_name, rewrite_main
+
 TO_NCHW = [0, 3, 1, 2]
 TO_NHWC = [0, 2, 3, 1]
 UNARY = {"relax.dequantize", "relax.quantize", "relax.nn.relu", "relax.sigmoid", "relax.clip"}
 BINARY = {"relax.add", "relax.maximum", "relax.minimum", "relax.multiply", "relax.subtract"}
-
-
-def _op(expr: Any) -> str:
-    return str(getattr(getattr(expr, "op", None), "name", ""))
 
 
 def _axes(expr: Any) -> list[int]:
@@ -39,7 +37,7 @@ def sink_transposes(mod: Any) -> Any:
 
         def _nhwc_value(self, value: Any) -> Any:
             """The NHWC form of `value` if every tensor operand has one, else None."""
-            op = _op(value)
+            op = op_name(value)
             if op == "relax.permute_dims" and _axes(value) == TO_NHWC and value.args[0] in self.nhwc:
                 return self.nhwc[value.args[0]]  # cancels: that is the point
             if op in UNARY and value.args[0] in self.nhwc and all(self._scalar(a) for a in value.args[1:]):
@@ -72,22 +70,18 @@ def sink_transposes(mod: Any) -> Any:
                 nhwc = self._nhwc_value(value)
                 if nhwc is not None:
                     nhwc_var = self.builder_.emit(nhwc) if not isinstance(nhwc, relax.Var) else nhwc
-                    if _op(value) == "relax.permute_dims":  # var was an NCHW->NHWC transpose: it is nhwc_var
+                    if op_name(value) == "relax.permute_dims":  # var was an NCHW->NHWC transpose: it is nhwc_var
                         self.set_var_remap(var, nhwc_var)
                         return
                     nchw = self.builder_.emit(relax.op.permute_dims(nhwc_var, TO_NCHW))  # removed if unused
                     self.nhwc[nchw] = nhwc_var
                     self.set_var_remap(var, nchw)
                     return
-                if _op(value) == "relax.permute_dims" and _axes(value) == TO_NCHW:
+                if op_name(value) == "relax.permute_dims" and _axes(value) == TO_NCHW:
                     new = self.builder_.emit(value)
                     self.nhwc[new] = value.args[0]
                     self.set_var_remap(var, new)
                     return
             super().visit_var_binding_(binding)
 
-    sink = Sink(mod)
-    main = sink.visit_expr(mod["main"])
-    out = sink.builder_.get()
-    out["main"] = main
-    return relax.transform.DeadCodeElimination(["main"])(out)
+    return rewrite_main(Sink(mod), mod)

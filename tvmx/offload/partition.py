@@ -14,6 +14,7 @@ from tvmx.offload.layers import QLayer, Rejected, analyze
 from tvmx.offload.layout import sink_transposes
 from tvmx.offload.patterns import fusion_patterns
 from tvmx.offload.qdq_simplify import simplify_qdq
+from tvmx.offload.rewrite import op_name, rewrite_main
 
 CANDIDATE_OPS = {"relax.matmul": ("MatMul", "Gemm"), "relax.nn.conv2d": ("Conv",)}
 
@@ -71,14 +72,14 @@ class _Matcher:
         ann = dict(ctx.annotated_expr)
         relu = "relu" in ann
         core = ann["core"]
-        op = "conv2d" if str(core.op.name) == "relax.nn.conv2d" else "matmul"
+        op = "conv2d" if op_name(core) == "relax.nn.conv2d" else "matmul"
         if not _self_contained(ctx):  # a smaller pattern may still match
             self.reasons.setdefault(core, "an intermediate result is also used outside the layer")
             return False
         # In dataflow form the matmul's operand is a variable; its binding says whether a
         # permute_dims (ONNX Gemm transB) sits between it and the dequantized weight.
         rhs = dict(ctx.matched_bindings).get(core.args[1]) if op == "matmul" else None
-        transposed = rhs is not None and str(getattr(rhs.op, "name", "")) == "relax.permute_dims"
+        transposed = op_name(rhs) == "relax.permute_dims"
         try:
             self.layers[core] = analyze(ann, op, relu, transposed)
         except Rejected as exc:
@@ -96,7 +97,7 @@ def _unshare_dequantize(mod: Any) -> Any:
     dq_values: dict[Any, Any] = {}
     for block in main.body.blocks:
         for b in block.bindings:
-            if isinstance(b.value, relax.Call) and getattr(b.value.op, "name", "") == "relax.dequantize":
+            if op_name(b.value) == "relax.dequantize":
                 dq_values[b.var] = b.value
 
     @relax.expr_functor.mutator
@@ -109,46 +110,11 @@ def _unshare_dequantize(mod: Any) -> Any:
                     for a in call.args]
             return relax.Call(call.op, args, call.attrs, call.ty_args)
 
-    unshare = Unshare(mod)
-    new_main = unshare.visit_expr(main)
-    out = unshare.builder_.get()
-    out["main"] = new_main
-    return relax.transform.DeadCodeElimination(["main"])(out)
-
-
-def _is_permute(expr: Any) -> bool:
-    from tvm import relax
-
-    return isinstance(expr, relax.Call) and str(getattr(expr.op, "name", "")) == "relax.permute_dims"
-
-
-def _cancel_transposes(mod: Any) -> Any:
-    """permute_dims(permute_dims(t, a), b) with b after a the identity is t: back-to-back
-    accelerator layers then stay in NHWC."""
-    from tvm import relax
-
-    @relax.expr_functor.mutator
-    class Cancel(relax.PyExprMutator):  # type: ignore[misc]
-        def visit_call_(self, call: Any) -> Any:
-            call = super().visit_call_(call)
-            if _is_permute(call) and isinstance(call.args[0], relax.Var):
-                inner = self.lookup_binding(call.args[0])
-                if inner is not None and _is_permute(inner):
-                    a = [int(i) for i in inner.attrs.axes]
-                    b = [int(i) for i in call.attrs.axes]
-                    if [a[i] for i in b] == list(range(len(a))):
-                        return inner.args[0]
-            return call
-
-    cancel = Cancel(mod)
-    main = cancel.visit_expr(mod["main"])
-    out = cancel.builder_.get()
-    out["main"] = main
-    return out
+    return rewrite_main(Unshare(mod), mod)
 
 
 def _count_transposes(main: Any) -> int:
-    return sum(_is_permute(b.value) for block in main.body.blocks for b in block.bindings)
+    return sum(op_name(b.value) == "relax.permute_dims" for block in main.body.blocks for b in block.bindings)
 
 
 def _copy(call: Any) -> Any:
@@ -181,13 +147,13 @@ def partition(mod: Any, model: onnx.ModelProto, prefix: str, functions: dict[str
         fusion_patterns(prefix, set(functions), matcher.check, matcher.attrs), bind_constants=True)(mod)
     fused, kernels_of = _lower_composites(fused, matcher, functions)
     fused = simplify_qdq(fused)
-    fused = relax.transform.DeadCodeElimination(["main"])(_cancel_transposes(sink_transposes(fused)))
+    fused = sink_transposes(fused)
     report = OffloadReport(prefix, layout_transforms=_count_transposes(fused["main"]))
     onnx_nodes = _onnx_candidates(model)
     for index, core in enumerate(candidates):
-        op_name = str(core.op.name)
-        node = onnx_nodes[op_name][index_in(candidates, core, op_name)] if op_name in onnx_nodes else None
-        label, op_type = node if node else (f"#{index}", op_name)
+        relax_op = op_name(core)
+        node = onnx_nodes[relax_op][index_in(candidates, core, relax_op)] if relax_op in onnx_nodes else None
+        label, op_type = node if node else (f"#{index}", relax_op)
         if core in kernels_of:
             layer, kernel = kernels_of[core]
             report.entries.append(ReportEntry(label, op_type, "accelerator", f"int8 {layer.op}"
@@ -221,8 +187,8 @@ def _not_yet_offloaded(model: onnx.ModelProto) -> list[ReportEntry]:
     return entries
 
 
-def index_in(candidates: list[Any], core: Any, op_name: str) -> int:
-    same = [c for c in candidates if str(c.op.name) == op_name]
+def index_in(candidates: list[Any], core: Any, relax_op: str) -> int:
+    same = [c for c in candidates if op_name(c) == relax_op]
     return next(i for i, c in enumerate(same) if c.same_as(core))
 
 
@@ -232,19 +198,17 @@ def _no_match_reason(core: Any) -> str:
 
 def _candidate_ops(main: Any) -> list[Any]:
     """matmul/conv2d calls in binding order, which is the ONNX graph's node order."""
-    from tvm import relax
 
-    return [b.value for block in main.body.blocks for b in block.bindings
-            if isinstance(b.value, relax.Call) and str(getattr(b.value.op, "name", "")) in CANDIDATE_OPS]
+    return [b.value for block in main.body.blocks for b in block.bindings if op_name(b.value) in CANDIDATE_OPS]
 
 
 def _onnx_candidates(model: onnx.ModelProto) -> dict[str, list[tuple[str, str]]]:
     """ONNX nodes per Relax op, in graph order: the importer emits them in the same order."""
     out: dict[str, list[tuple[str, str]]] = {}
     for i, node in enumerate(model.graph.node):
-        for op_name, op_types in CANDIDATE_OPS.items():
+        for relax_op, op_types in CANDIDATE_OPS.items():
             if node.op_type in op_types:
-                out.setdefault(op_name, []).append((node.name or f"{node.op_type}#{i}", node.op_type))
+                out.setdefault(relax_op, []).append((node.name or f"{node.op_type}#{i}", node.op_type))
     return out
 
 
@@ -284,11 +248,7 @@ def _lower_composites(mod: Any, matcher: _Matcher, functions: dict[str, str]) ->
                 return relax.op.permute_dims(y, [0, 3, 1, 2])
             return call
 
-    rewriter = Rewriter(mod)
-    main = rewriter.visit_expr(mod["main"])
-    new_mod = rewriter.builder_.get()
-    new_mod["main"] = main
-    return relax.transform.DeadCodeElimination(["main"])(new_mod), kernels_of
+    return rewrite_main(Rewriter(mod), mod), kernels_of
 
 
 def _named(prim: Any, name: str, layer: QLayer) -> Any:

@@ -12,11 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from tvmx.offload.rewrite import op_name, rewrite_main
+
 SELECTING_OPS = {"relax.concat", "relax.nn.max_pool2d"}
-
-
-def _op(expr: Any) -> str:
-    return str(getattr(getattr(expr, "op", None), "name", ""))
 
 
 def _same_const(a: Any, b: Any) -> bool:
@@ -37,7 +35,7 @@ def simplify_qdq(mod: Any) -> Any:
         def _int8_source(self, expr: Any, scale: Any, zero: Any) -> Any:
             """x if expr is dequantize(x, scale, zero) with an int8 x, else None."""
             dq = self._binding(expr)
-            if _op(dq) != "relax.dequantize":
+            if op_name(dq) != "relax.dequantize":
                 return None
             x, s, z = dq.args
             ok = str(x.ty.dtype) == "int8" and _same_const(s, scale) and _same_const(z, zero)
@@ -45,11 +43,11 @@ def simplify_qdq(mod: Any) -> Any:
 
         def visit_call_(self, call: Any) -> Any:
             call = super().visit_call_(call)
-            if _op(call) != "relax.quantize" or str(call.attrs.out_dtype) != "int8":
+            if op_name(call) != "relax.quantize" or str(call.attrs.out_dtype) != "int8":
                 return call
             _, scale, zero = call.args
             inner = self._binding(call.args[0])
-            op = _op(inner)
+            op = op_name(inner)
             if op not in SELECTING_OPS:
                 return call
             if op == "relax.concat":
@@ -65,8 +63,4 @@ def simplify_qdq(mod: Any) -> Any:
                 return call
             return relax.Call(inner.op, [source], inner.attrs, inner.ty_args)
 
-    simplify = Simplify(mod)
-    main = simplify.visit_expr(mod["main"])
-    out = simplify.builder_.get()
-    out["main"] = main
-    return relax.transform.DeadCodeElimination(["main"])(out)
+    return rewrite_main(Simplify(mod), mod)
