@@ -169,9 +169,12 @@ def partition(mod: Any, model: onnx.ModelProto, prefix: str, functions: dict[str
 # Candidates the issue names for which tvmx has no accelerator kernel yet: listed, so the report
 # accounts for every layer a user might expect on the array.
 NOT_YET = {
-    "MaxPool": "pooling in the accelerator's mvout is not implemented yet (the Spike model traps on it)",
-    "Add": "int8 residual add is not offloaded yet (runs on the CPU between dequantize and quantize)",
-    "Sum": "int8 residual add is not offloaded yet (runs on the CPU between dequantize and quantize)",
+    "MaxPool": "pooling in mvout is not modelled by the Spike extension yet; runs on the CPU, on int8 when its "
+               "scales match",
+    "Add": "residual add: the accelerator would round each scaled input before adding (double rounding), "
+           "not bit-exact with the QDQ graph; runs on the CPU",
+    "Sum": "residual add: the accelerator would round each scaled input before adding (double rounding), "
+           "not bit-exact with the QDQ graph; runs on the CPU",
 }
 
 
