@@ -21,15 +21,14 @@ def llvm_target(ctx: StageContext) -> object:
                               "mcpu": f"generic-rv{cpu.xlen}", "mabi": cpu.mabi, "mattr": mattr})
 
 
-def apply_default_schedules(mod: object, target: object) -> tuple[object, dict[str, str]]:
+def apply_default_schedules(mod: object, target: object, vector: bool) -> tuple[object, dict[str, str]]:
     """dlight's ApplyDefaultSchedule, one kernel at a time, so we know which rule matched."""
     import tvm
     from tvm.s_tir import dlight as dl
 
-    from tvmx.schedules.cpu import InnerSpatialReduction
+    from tvmx.schedules.cpu import InnerSpatialReduction, SingleReduction
 
-    # Not dl.cpu.Reduction: on one core it recomputes a softmax row per output element (quadratic).
-    rules = [InnerSpatialReduction(), dl.cpu.GEMV()]
+    rules = [InnerSpatialReduction(vector), dl.cpu.GEMV(), SingleReduction()]
     choices: dict[str, str] = {}
     updated = {}
     for gv, func in mod.functions.items():  # type: ignore[attr-defined]
@@ -57,7 +56,7 @@ def run(ctx: StageContext, graph: GraphModule) -> ScheduledModule:
     out_dir = ctx.stage_dir(3, "tune")
     target = llvm_target(ctx)
     with target:  # type: ignore[attr-defined]
-        mod, choices = apply_default_schedules(graph.mod, target)
+        mod, choices = apply_default_schedules(graph.mod, target, ctx.target.cpu.vector)
     record = out_dir / "schedules.json"
     atomic_write(record, json.dumps({"source": "default (no tuning records)", "kernels": choices}, indent=2) + "\n")
     text = out_dir / "module.py"
