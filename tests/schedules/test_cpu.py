@@ -1,0 +1,49 @@
+"""The default CPU schedule rules, on TE kernels (no compiler or simulator needed)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+tvm = pytest.importorskip("tvm")
+from tvm import te, topi  # noqa: E402
+
+from tvmx.schedules.cpu import InnerSpatialReduction, SingleReduction  # noqa: E402
+
+
+def _conv() -> Any:
+    x = te.placeholder((1, 8, 16, 16), "float32", name="x")
+    w = te.placeholder((8, 8, 3, 3), "float32", name="w")
+    return te.create_prim_func([x, w, topi.nn.conv2d_nchw(x, w, 1, 1, 1)])
+
+
+def _matmul() -> Any:
+    a = te.placeholder((1, 64), "float32", name="a")
+    b = te.placeholder((64, 32), "float32", name="b")
+    k = te.reduce_axis((0, 64), name="k")
+    return te.create_prim_func([a, b, te.compute((1, 32), lambda i, j: te.sum(a[i, k] * b[k, j], axis=k))])
+
+
+def _softmax() -> Any:
+    x = te.placeholder((1, 1000), "float32", name="x")
+    return te.create_prim_func([x, topi.nn.softmax(x, axis=1)])
+
+
+def test_conv_gets_output_width_innermost() -> None:
+    sch = InnerSpatialReduction(vector=False).apply(_conv(), None, False)
+    assert sch is not None
+    assert "_init" in sch.mod.script()  # the reduction's init was hoisted out of the reordered nest
+    loops = sch.get_loops(sch.get_sblock("conv2d_nchw_update"))
+    extents = [int(sch.get(lp).extent) for lp in loops]
+    assert extents[-1] == 16, extents  # output width innermost (it was the 3-wide kernel axis)
+    assert extents[-4:-1] == [8, 3, 3], extents  # the reduction over channels and the kernel window
+
+
+def test_scalar_matmul_is_left_to_single_reduction() -> None:
+    assert InnerSpatialReduction(vector=False).apply(_matmul(), None, False) is None
+    assert InnerSpatialReduction(vector=True).apply(_matmul(), None, False) is not None
+
+
+def test_single_reduction_refuses_softmax() -> None:
+    assert SingleReduction().apply(_softmax(), None, False) is None
