@@ -275,13 +275,393 @@ static inline void tiled_matmul_auto(size_t M, size_t N, size_t K, const elem_t 
 }
 
 /* ---------------------------------------------------------------- convolution */
-/* NHWC int8 conv2d as im2col (on the CPU) + tiled_matmul_auto.
- *   weights: [kh][kw][in_c][out_c] (HWIO), bias: [out_c] int32 or NULL, output: NHWC int8.
- *   col: scratch of batch*out_h*out_w * kh*kw*in_c bytes. Padding reads zeros (zero point 0). */
-static inline void tiled_conv_auto(size_t batch, size_t in_h, size_t in_w, size_t in_c, size_t out_c,
-                                   size_t out_h, size_t out_w, size_t stride, size_t pad, size_t kh, size_t kw,
-                                   const elem_t *input, const elem_t *weights, const acc_t *bias, elem_t *output,
-                                   elem_t *col, float acc_scale, int act) {
+/* NHWC int8 conv2d as an implicit GEMM: the accelerator reads the NHWC input itself (strided mvin),
+ * nothing is copied or rearranged on the CPU.
+ *
+ * Scratchpad layout of an input band. The padded input (coordinates iy' = iy + pad, ix' = ix + pad)
+ * is split into stride x stride phase planes, plane (py, px) holding the pixels with iy' % stride == py
+ * and ix' % stride == px, one pixel (DIM channels of one channel block) per scratchpad row, plane rows
+ * `P` rows apart. Output pixel (oy, ox) under kernel tap (ky, kx) reads plane (ky % s, kx % s) at
+ * plane row oy + ky / s and column ox + kx / s. Numbering the output pixels of a tile
+ * v = oy_rel * P + ox_rel ("virtual" pixels: the P - out_w columns past the row end are computed and
+ * never stored), the A row of every tap is `plane base + (ky / s) * P + kx / s + v`: consecutive
+ * virtual pixels read consecutive scratchpad rows, so one compute covers DIM of them across output
+ * rows, and the accumulator row of a virtual pixel is v as well.
+ * Padding: the input positions a real output pixel can touch outside the image are zero rows of
+ * the band (written by mvin3 from a zero row); nothing outside the input buffer is ever read.
+ *
+ * Work is cut into chunks (output rows x output columns of one image, x a range of output-channel
+ * blocks, x a range of input-channel blocks); bands, weights and accumulator tiles are double
+ * buffered when they change between chunks, and the loads of the next chunk and the stores of the
+ * previous accumulator tile are issued one at a time between the computes of the current chunk, so
+ * they run under the computes instead of stalling the CPU on a full queue.
+ * Numerics are those of im2col + tiled_matmul: int8 x int8 summed in the int32 accumulator, seeded
+ * with the bias by mvin3, requantized by mvout (acc_scale, round half to even, saturate, ReLU). */
+typedef struct {
+  size_t th, tw, tj, tk; /* output rows, output columns, output-channel blocks, input-channel blocks */
+} gemmini_conv_tiling;
+
+typedef struct {
+  size_t n, oy0, oh, ox0, ow, j0, jb, k0, kb;
+  uint32_t band, wgt, acc; /* bases: band and weights in the scratchpad, tile in the accumulator */
+  int load_band, load_wgt, new_tile, last_of_tile;
+} gemmini_conv_chunk;
+
+typedef struct {
+  size_t batch, in_h, in_w, in_c, out_c, out_h, out_w, s, pad, kh, kw;
+  const elem_t *input, *weights;
+  const acc_t *bias;
+  elem_t *output;
+  gemmini_conv_tiling t;
+  size_t cbk, ob, sy, sx, bh, p, cs, vt, br, wr, ar;
+  unsigned nb, nw, na;
+  /* residency: key of what each buffer holds, and which buffer was used last */
+  size_t band_key[2][4], wgt_key[2][2];
+  /* band buffer whose padding columns are zero already (one column tile, so the same columns are
+     padding in every band, and every row of the buffer has been written once) */
+  int band_clean[2];
+  unsigned band_last, wgt_last, acc_last;
+  /* loader: prefetches chunk `ld` (0 band rows, 1 weights, 2 bias, 3 done) */
+  const gemmini_conv_chunk *ld;
+  unsigned ld_phase;
+  size_t ld_a, ld_b, ld_c;
+  /* stores of a finished accumulator tile */
+  const gemmini_conv_chunk *st;
+  int st_active;
+  size_t st_j, st_y, st_x;
+} gemmini_conv_ctx;
+
+static inline int gemmini_conv_plan(gemmini_conv_ctx *c, gemmini_conv_tiling t) {
+  const size_t s = c->s;
+  const size_t p = t.tw + (c->kw - 1) / s, bh = t.th + (c->kh - 1) / s;
+  const size_t sy = GEMMINI_MIN(s, c->kh), sx = GEMMINI_MIN(s, c->kw);
+  const size_t cs = sy * sx * bh * p, br = t.tk * cs, wr = c->kh * c->kw * t.tk * t.tj * GEMMINI_DIM;
+  const size_t vt = (t.th - 1) * p + t.tw, ar = t.tj * vt;
+  const size_t tiles = c->batch * GEMMINI_CEIL_DIV(c->out_h, t.th) * GEMMINI_CEIL_DIV(c->out_w, t.tw);
+  const size_t jt = GEMMINI_CEIL_DIV(c->ob, t.tj), kt = GEMMINI_CEIL_DIV(c->cbk, t.tk);
+  const unsigned nb = tiles * kt > 1 ? 2 : 1, nw = jt * kt > 1 ? 2 : 1, na = tiles * jt > 1 ? 2 : 1;
+  if (nw * wr + nb * br > GEMMINI_SP_ROWS || na * ar > GEMMINI_ACC_ROWS || cs > 0xFFFF) return 0;
+  c->t = t;
+  c->sy = sy, c->sx = sx, c->bh = bh, c->p = p, c->cs = cs, c->vt = vt, c->br = br, c->wr = wr, c->ar = ar;
+  c->nb = nb, c->nw = nw, c->na = na;
+  return 1;
+}
+
+/* Estimated cost (in cycles, roughly) of the tiling last set by gemmini_conv_plan: computes (each
+   occupies the array DIM cycles, whatever its number of rows: short blocks of virtual pixels waste
+   it; and the CPU needs ~8 cycles to issue one), CPU work per weight preload and per chunk
+   (command issue, pipeline fill at chunk boundaries), and weight rows loaded again when they are
+   not resident. */
+static inline size_t gemmini_conv_cost(const gemmini_conv_ctx *c) {
+  const size_t dim = GEMMINI_DIM, th = c->t.th, tw = c->t.tw, oh = c->out_h, ow = c->out_w;
+  const size_t rows[2] = {oh / th, oh % th ? 1 : 0}, hs[2] = {th, oh % th};
+  const size_t cols[2] = {ow / tw, ow % tw ? 1 : 0}, ws[2] = {tw, ow % tw};
+  size_t blocks = 0; /* blocks of DIM virtual pixels over the tiles of one image */
+  for (int y = 0; y < 2; y++)
+    for (int x = 0; x < 2; x++)
+      if (rows[y] && cols[x]) blocks += rows[y] * cols[x] * GEMMINI_CEIL_DIV((hs[y] - 1) * c->p + ws[x], dim);
+  const size_t taps = c->kh * c->kw, tiles = c->batch * (rows[0] + rows[1]) * (cols[0] + cols[1]);
+  const size_t chunks = tiles * GEMMINI_CEIL_DIV(c->ob, c->t.tj) * GEMMINI_CEIL_DIV(c->cbk, c->t.tk);
+  const size_t weight_rows = taps * c->cbk * c->ob * dim * (c->nw == 2 ? tiles : 1);
+  const size_t groups = tiles * c->ob * taps * c->cbk; /* weight preloads, each with its loop set-up */
+  const size_t per_compute = dim > 8 ? dim : 8;       /* the CPU issues a preload+compute pair in ~8 */
+  return c->batch * blocks * c->ob * taps * c->cbk * per_compute + groups * 40 + chunks * 600 + 2 * weight_rows;
+}
+
+/* Picks the cheapest tiling (gemmini_conv_cost) among: all of K per chunk if it fits (fewer input
+   channel blocks otherwise), the full output width if it fits, output-channel blocks per chunk
+   ob, ob/2, ob/4, ... and, for each, the output rows per tile ceil(out_h / n) for every n.
+   Large tiles reuse each preloaded weight block for more computes and waste less of the last
+   block; all output channels in one chunk keep the weights resident. Returns 0 if not even a
+   1 x 1 pixel tile fits. */
+static inline int gemmini_conv_auto_tiling(gemmini_conv_ctx *c) {
+  gemmini_conv_tiling t = {1, c->out_w, c->ob, c->cbk};
+  while (!gemmini_conv_plan(c, t)) {
+    if (t.tj > 1) t.tj--;
+    else if (t.tk > 1) t.tk--;
+    else if (t.tw > 1) t.tw = GEMMINI_CEIL_DIV(t.tw, 2);
+    else return 0;
+  }
+  gemmini_conv_tiling best = t;
+  size_t best_cost = gemmini_conv_cost(c);
+  for (size_t tj = t.tj;; tj = GEMMINI_CEIL_DIV(tj, 2)) {
+    size_t prev = 0;
+    for (size_t n = 1; n <= c->out_h; n++) {
+      const size_t th = GEMMINI_CEIL_DIV(c->out_h, n);
+      if (th == prev) continue;
+      prev = th;
+      gemmini_conv_tiling u = {th, t.tw, tj, t.tk};
+      if (!gemmini_conv_plan(c, u)) continue;
+      const size_t cost = gemmini_conv_cost(c);
+      if (cost < best_cost) best = u, best_cost = cost;
+    }
+    if (tj == 1) break;
+  }
+  return gemmini_conv_plan(c, best);
+}
+
+/* Chunk order: image, output-row tile, output-column tile, output-channel blocks, input-channel
+   blocks (innermost, so an accumulator tile collects all of K before it is stored). */
+static inline int gemmini_conv_next(const gemmini_conv_ctx *c, const gemmini_conv_chunk *from,
+                                    gemmini_conv_chunk *ch) {
+  const gemmini_conv_tiling t = c->t;
+  ch->n = from->n, ch->oy0 = from->oy0, ch->ox0 = from->ox0, ch->j0 = from->j0, ch->k0 = from->k0;
+  ch->k0 += t.tk;
+  if (ch->k0 >= c->cbk) {
+    ch->k0 = 0;
+    ch->j0 += t.tj;
+    if (ch->j0 >= c->ob) {
+      ch->j0 = 0;
+      ch->ox0 += t.tw;
+      if (ch->ox0 >= c->out_w) {
+        ch->ox0 = 0;
+        ch->oy0 += t.th;
+        if (ch->oy0 >= c->out_h) {
+          ch->oy0 = 0;
+          if (++ch->n >= c->batch) return 0;
+        }
+      }
+    }
+  }
+  return 1;
+}
+
+/* Geometry and buffers of chunk `ch` (its position fields set): reuses a buffer that already holds
+   its band / weights, otherwise takes the other one and marks it for loading. */
+static inline void gemmini_conv_prepare(gemmini_conv_ctx *c, gemmini_conv_chunk *ch) {
+  const gemmini_conv_tiling t = c->t;
+  ch->oh = GEMMINI_MIN(t.th, c->out_h - ch->oy0);
+  ch->ow = GEMMINI_MIN(t.tw, c->out_w - ch->ox0);
+  ch->jb = GEMMINI_MIN(t.tj, c->ob - ch->j0);
+  ch->kb = GEMMINI_MIN(t.tk, c->cbk - ch->k0);
+  ch->new_tile = ch->k0 == 0;
+  ch->last_of_tile = ch->k0 + t.tk >= c->cbk;
+  /* (no memcmp/memcpy: freestanding builds call the byte-wise library versions) */
+  unsigned b = c->nb;
+  for (unsigned i = 0; i < c->nb; i++) {
+    const size_t *k = c->band_key[i];
+    if (k[0] == ch->n && k[1] == ch->oy0 && k[2] == ch->ox0 && k[3] == ch->k0) b = i;
+  }
+  ch->load_band = b == c->nb;
+  if (ch->load_band) {
+    b = (c->band_last + 1) % c->nb;
+    size_t *k = c->band_key[b];
+    k[0] = ch->n, k[1] = ch->oy0, k[2] = ch->ox0, k[3] = ch->k0;
+  }
+  c->band_last = b;
+  ch->band = (uint32_t)(b * c->br);
+  unsigned w = c->nw;
+  for (unsigned i = 0; i < c->nw; i++)
+    if (c->wgt_key[i][0] == ch->j0 && c->wgt_key[i][1] == ch->k0) w = i;
+  ch->load_wgt = w == c->nw;
+  if (ch->load_wgt) {
+    w = (c->wgt_last + 1) % c->nw;
+    c->wgt_key[w][0] = ch->j0, c->wgt_key[w][1] = ch->k0;
+  }
+  c->wgt_last = w;
+  ch->wgt = (uint32_t)(c->nb * c->br + w * c->wr);
+  if (ch->new_tile) c->acc_last = (c->acc_last + 1) % c->na;
+  ch->acc = (uint32_t)(c->acc_last * c->ar);
+}
+
+/* mvin3 from a zero row (load state 2 has DRAM stride 0): `rows` band rows from `sp`, `cols`
+   channels of consecutive channel blocks (block stride = the band's channel-block stride). */
+static inline void gemmini_conv_zero(uint32_t sp, size_t cols, size_t rows) {
+  static const elem_t zeros[GEMMINI_MAX_BLOCK_LEN * GEMMINI_DIM] __attribute__((aligned(64))) = {0};
+  for (size_t x = 0; x < rows; x += GEMMINI_DIM)
+    gemmini_mvin3(zeros, sp + x, cols, GEMMINI_MIN(GEMMINI_DIM, rows - x));
+}
+
+/* One band row (plane q, plane row r, channel-block group g) of chunk `ch`: zeros where the
+   padded input is outside the image, the image's pixels elsewhere. Returns 0 if the row is
+   never read (nothing issued). */
+static inline __attribute__((noinline)) int gemmini_conv_band_row(const gemmini_conv_ctx *c, const gemmini_conv_chunk *ch, size_t g,
+                                        size_t q, size_t r, int clean) {
+  const size_t dim = GEMMINI_DIM, s = c->s, maxb = GEMMINI_MAX_BLOCK_LEN;
+  const size_t py = q / c->sx, px = q % c->sx;
+  if (r >= ch->oh + (c->kh - 1 - py) / s) return 0;
+  const size_t cols = GEMMINI_MIN(GEMMINI_MIN(maxb, ch->kb - g * maxb) * dim, c->in_c - (ch->k0 + g * maxb) * dim);
+  const size_t width = ch->ow + (c->kw - 1 - px) / s; /* plane columns a real pixel can read */
+  const uint32_t sp = (uint32_t)(ch->band + g * maxb * c->cs + (q * c->bh + r) * c->p);
+  const long iy = (long)((ch->oy0 + r) * s + py) - (long)c->pad;
+  if (iy < 0 || iy >= (long)c->in_h) {
+    gemmini_conv_zero(sp, cols, width);
+    return 1;
+  }
+  /* columns [a, b) are inside the image: ix = (ox0 + x) * s + px - pad in [0, in_w) */
+  const long base = (long)(ch->ox0 * s + px) - (long)c->pad;
+  long a = base >= 0 ? 0 : (-base + (long)s - 1) / (long)s;
+  long b = (long)c->in_w - base > 0 ? ((long)c->in_w - base + (long)s - 1) / (long)s : 0;
+  a = a < (long)width ? a : (long)width;
+  b = b < a ? a : (b > (long)width ? (long)width : b);
+  if (a > 0 && !clean) gemmini_conv_zero(sp, cols, (size_t)a);
+  const elem_t *src = c->input + ((ch->n * c->in_h + (size_t)iy) * c->in_w + (size_t)(base + a * (long)s)) * c->in_c +
+                      (ch->k0 + g * maxb) * dim;
+  for (long x = a; x < b; x += (long)dim)
+    gemmini_mvin(src + (size_t)(x - a) * s * c->in_c, sp + (uint32_t)x, cols,
+                 GEMMINI_MIN((long)dim, b - x));
+  if ((size_t)b < width && !clean) gemmini_conv_zero(sp + (uint32_t)b, cols, width - (size_t)b);
+  return 1;
+}
+
+static inline void gemmini_conv_load_start(gemmini_conv_ctx *c, const gemmini_conv_chunk *ch) {
+  c->ld = ch;
+  c->ld_phase = ch->load_band ? 0 : ch->load_wgt ? 1 : (ch->new_tile && c->bias) ? 2 : 3;
+  c->ld_a = c->ld_b = c->ld_c = 0;
+}
+
+/* Issues the next band row or weight block row of the chunk being prefetched (phases 0 and 1);
+   moves on to phase 2 (bias) or 3 (done) when they are all issued. Out of line: it runs once per
+   band row / weight row, and keeps the compute loop small. */
+static inline __attribute__((noinline)) void gemmini_conv_load_step(gemmini_conv_ctx *c) {
+  const size_t dim = GEMMINI_DIM, maxb = GEMMINI_MAX_BLOCK_LEN;
+  const gemmini_conv_chunk *ch = c->ld;
+  for (;;) {
+    if (c->ld_phase == 0) { /* (group a, plane b, plane row c) */
+      const size_t groups = GEMMINI_CEIL_DIV(ch->kb, maxb);
+      if (c->ld_a >= groups) {
+        /* every row of the buffer written: its padding columns stay zero for later bands */
+        if (c->t.tw >= c->out_w && ch->oh == c->t.th && ch->kb == c->t.tk) c->band_clean[ch->band != 0] = 1;
+        c->ld_phase = ch->load_wgt ? 1 : (ch->new_tile && c->bias) ? 2 : 3;
+        c->ld_a = c->ld_b = c->ld_c = 0;
+        continue;
+      }
+      int issued = gemmini_conv_band_row(c, ch, c->ld_a, c->ld_b, c->ld_c, c->band_clean[ch->band != 0]);
+      if (++c->ld_c == c->bh) {
+        c->ld_c = 0;
+        if (++c->ld_b == c->sy * c->sx) c->ld_b = 0, c->ld_a++;
+      }
+      if (issued) return;
+    } else if (c->ld_phase == 1) { /* (tap a, channel block b, output-block group c) */
+      if (c->ld_a >= c->kh * c->kw) {
+        c->ld_phase = (ch->new_tile && c->bias) ? 2 : 3;
+        c->ld_a = c->ld_b = c->ld_c = 0;
+        continue;
+      }
+      const size_t k = c->ld_b, j = c->ld_c * maxb;
+      const size_t kc = GEMMINI_MIN(dim, c->in_c - (ch->k0 + k) * dim);
+      const size_t cols = GEMMINI_MIN(GEMMINI_MIN(maxb, ch->jb - j) * dim, c->out_c - (ch->j0 + j) * dim);
+      gemmini_mvin2(c->weights + (c->ld_a * c->in_c + (ch->k0 + k) * dim) * c->out_c + (ch->j0 + j) * dim,
+                    ch->wgt + ((c->ld_a * c->t.tk + k) * c->t.tj + j) * dim, cols, kc);
+      if (++c->ld_c == GEMMINI_CEIL_DIV(ch->jb, maxb)) {
+        c->ld_c = 0;
+        if (++c->ld_b == ch->kb) c->ld_b = 0, c->ld_a++;
+      }
+      return;
+    } else {
+      return;
+    }
+  }
+}
+
+/* Phase 2: the next bias block (DIM virtual pixels of one output block) of the prefetched chunk.
+   Only once the previous tile that used the same accumulator buffer has all its stores issued. */
+static inline void gemmini_conv_bias_step(gemmini_conv_ctx *c) {
+  const size_t dim = GEMMINI_DIM;
+  const gemmini_conv_chunk *ch = c->ld;
+  const size_t vt = (ch->oh - 1) * c->p + ch->ow, j = c->ld_a, v = c->ld_b;
+  gemmini_mvin3(c->bias + (ch->j0 + j) * dim, GEMMINI_ACC_ADDR(ch->acc + j * c->vt + v),
+                GEMMINI_MIN(dim, c->out_c - (ch->j0 + j) * dim), GEMMINI_MIN(dim, vt - v));
+  c->ld_b = v + dim;
+  if (c->ld_b >= vt) {
+    c->ld_b = 0;
+    if (++c->ld_a == ch->jb) c->ld_phase = 3;
+  }
+}
+
+/* Issues the next mvout of the finished tile `st`: one output row segment of up to DIM pixels. */
+static inline void gemmini_conv_store_step(gemmini_conv_ctx *c) {
+  const size_t dim = GEMMINI_DIM;
+  const gemmini_conv_chunk *ch = c->st;
+  const size_t j = c->st_j, y = c->st_y, x = c->st_x;
+  const size_t jc = GEMMINI_MIN(dim, c->out_c - (ch->j0 + j) * dim);
+  gemmini_mvout(c->output + ((ch->n * c->out_h + ch->oy0 + y) * c->out_w + ch->ox0 + x) * c->out_c + (ch->j0 + j) * dim,
+                GEMMINI_ACC_ADDR(ch->acc + j * c->vt + y * c->p + x), jc, GEMMINI_MIN(dim, ch->ow - x));
+  c->st_x += dim;
+  if (c->st_x >= ch->ow) {
+    c->st_x = 0;
+    if (++c->st_y == ch->oh) {
+      c->st_y = 0;
+      if (++c->st_j == ch->jb) c->st_active = 0;
+    }
+  }
+}
+
+/* One store and one load, if any are pending; returns whether any still are. */
+static inline int gemmini_conv_pump(gemmini_conv_ctx *c) {
+  if (c->st_active) gemmini_conv_store_step(c);
+  if (c->ld_phase < 2) gemmini_conv_load_step(c);
+  else if (c->ld_phase == 2 && !c->st_active) gemmini_conv_bias_step(c);
+  return c->st_active || c->ld_phase != 3;
+}
+
+static inline void gemmini_conv_drain(gemmini_conv_ctx *c) {
+  while (c->st_active) gemmini_conv_store_step(c);
+  while (c->ld_phase != 3) {
+    if (c->ld_phase == 2) gemmini_conv_bias_step(c);
+    else gemmini_conv_load_step(c);
+  }
+}
+
+/* The computes of one chunk: for each output block, tap and input-channel block, the weight
+   block is preloaded once and every block of DIM virtual pixels streams past it. Pending loads
+   and stores are issued one per compute. */
+static inline int gemmini_conv_compute(gemmini_conv_ctx *c, const gemmini_conv_chunk *ch, int pending) {
+  const size_t dim = GEMMINI_DIM, s = c->s, kw = c->kw, tk = c->t.tk, tj = c->t.tj;
+  const size_t vt = (ch->oh - 1) * c->p + ch->ow, nvb = GEMMINI_CEIL_DIV(vt, dim);
+  const uint64_t garbage = GEMMINI_OPERAND(GEMMINI_GARBAGE, dim, dim);
+  const uint64_t rows_mask = ~((uint64_t)0xFFFF << 48);
+  const uint64_t last_rows = (uint64_t)(vt - (nvb - 1) * dim) << 48;
+  const uint32_t plane = (uint32_t)(c->bh * c->p);
+  const int seeded = c->bias != NULL || ch->k0 > 0; /* the accumulator already holds a partial sum */
+  for (size_t j = 0; j < ch->jb; j++) {
+    const size_t jc = GEMMINI_MIN(dim, c->out_c - (ch->j0 + j) * dim);
+    const uint32_t c_base = GEMMINI_ACC_ADDR(ch->acc + j * c->vt);
+    uint32_t w_addr = (uint32_t)(ch->wgt + j * dim); /* weights of (tap, k, j): ((tap*tk + k)*tj + j)*dim */
+    size_t py = 0, qy = 0;                           /* ky % s, ky / s */
+    for (size_t ky = 0; ky < c->kh; ky++) {
+      size_t px = 0, qx = 0; /* kx % s, kx / s */
+      for (size_t kx = 0; kx < kw; kx++) {
+        const uint32_t a_tap = (uint32_t)(ch->band + (py * c->sx + px) * plane + qy * c->p + qx);
+        for (size_t k = 0; k < ch->kb; k++, w_addr += (uint32_t)(tj * dim)) {
+          const size_t kc = GEMMINI_MIN(dim, c->in_c - (ch->k0 + k) * dim);
+          const uint32_t flag = (seeded || ky > 0 || kx > 0 || k > 0) ? GEMMINI_ACCUMULATE : 0;
+          uint64_t a_op = GEMMINI_OPERAND(a_tap + k * c->cs, kc, dim);
+          uint64_t c_op = GEMMINI_OPERAND(c_base | flag, jc, dim);
+          if (nvb == 1) a_op = (a_op & rows_mask) | last_rows, c_op = (c_op & rows_mask) | last_rows;
+          GEMMINI_CMD(GEMMINI_FUNCT_PRELOAD, GEMMINI_OPERAND(w_addr, jc, kc), c_op);
+          GEMMINI_CMD(GEMMINI_FUNCT_COMPUTE_PRELOADED, a_op, garbage);
+          if (pending) pending = gemmini_conv_pump(c);
+          if (nvb == 1) continue;
+          /* every block of DIM virtual pixels streams past the same weights; the last may be short */
+          for (size_t vb = nvb - 2; vb > 0; vb--) {
+            a_op += dim;
+            c_op += dim;
+            GEMMINI_CMD(GEMMINI_FUNCT_PRELOAD, garbage, c_op);
+            GEMMINI_CMD(GEMMINI_FUNCT_COMPUTE_ACCUMULATED, a_op, garbage);
+            if (pending) pending = gemmini_conv_pump(c);
+          }
+          a_op = ((a_op + dim) & rows_mask) | last_rows;
+          c_op = ((c_op + dim) & rows_mask) | last_rows;
+          GEMMINI_CMD(GEMMINI_FUNCT_PRELOAD, garbage, c_op);
+          GEMMINI_CMD(GEMMINI_FUNCT_COMPUTE_ACCUMULATED, a_op, garbage);
+          if (pending) pending = gemmini_conv_pump(c);
+        }
+        w_addr += (uint32_t)((tk - ch->kb) * tj * dim);
+        if (++px == s) px = 0, qx++;
+      }
+      if (++py == s) py = 0, qy++;
+    }
+  }
+  return pending;
+}
+
+/* The previous implementation, kept as a reference for tests and benchmarks: im2col on the CPU
+   into `col` (batch*out_h*out_w * kh*kw*in_c bytes), then tiled_matmul_auto. */
+static inline void tiled_conv_im2col(size_t batch, size_t in_h, size_t in_w, size_t in_c, size_t out_c,
+                                     size_t out_h, size_t out_w, size_t stride, size_t pad, size_t kh, size_t kw,
+                                     const elem_t *input, const elem_t *weights, const acc_t *bias,
+                                     elem_t *output, elem_t *col, float acc_scale, int act) {
   const size_t K = kh * kw * in_c;
   elem_t *row = col;
   for (size_t n = 0; n < batch; n++)
@@ -297,6 +677,92 @@ static inline void tiled_conv_auto(size_t batch, size_t in_h, size_t in_w, size_
           }
   tiled_matmul_auto(batch * out_h * out_w, out_c, K, col, weights, bias, output, K, out_c, 0, out_c, 1.0f, 1.0f,
                     acc_scale, act, 0);
+}
+
+/* NHWC int8 conv2d on the accelerator with a given tiling (tiled_conv_auto chooses one); t.th/t.tw
+   output rows/columns per tile, t.tj/t.tk output/input channel blocks per chunk. A tiling that does
+   not fit the scratchpad and accumulator traps (illegal instruction) instead of computing garbage. */
+static inline void tiled_conv(size_t batch, size_t in_h, size_t in_w, size_t in_c, size_t out_c, size_t out_h,
+                              size_t out_w, size_t stride, size_t pad, size_t kh, size_t kw, const elem_t *input,
+                              const elem_t *weights, const acc_t *bias, elem_t *output, float acc_scale, int act,
+                              const gemmini_conv_tiling *tiling) {
+  if (batch == 0 || out_h == 0 || out_w == 0 || out_c == 0) return;
+  gemmini_conv_ctx c; /* (no memset: freestanding builds call a byte-wise one) */
+  c.batch = batch, c.in_h = in_h, c.in_w = in_w, c.in_c = in_c, c.out_c = out_c, c.out_h = out_h;
+  c.out_w = out_w, c.s = stride, c.pad = pad, c.kh = kh, c.kw = kw;
+  c.input = input, c.weights = weights, c.bias = bias, c.output = output;
+  c.cbk = GEMMINI_CEIL_DIV(in_c, GEMMINI_DIM), c.ob = GEMMINI_CEIL_DIV(out_c, GEMMINI_DIM);
+  const int ok = tiling ? gemmini_conv_plan(&c, *tiling) : gemmini_conv_auto_tiling(&c);
+  if (!ok) { /* make the failure loud: a mvin of 0 rows is an illegal command */
+    gemmini_config_ld(0, 0, 1.0f, 0, 0);
+    gemmini_mvin(input, 0, GEMMINI_DIM, 0);
+    return;
+  }
+  for (unsigned b = 0; b < 2; b++) {
+    for (unsigned k = 0; k < 4; k++) c.band_key[b][k] = (size_t)-1;
+    c.wgt_key[b][0] = c.wgt_key[b][1] = (size_t)-1;
+    c.band_clean[b] = 0;
+  }
+  c.ld = c.st = NULL;
+  c.st_active = 0;
+  c.band_last = c.nb - 1, c.wgt_last = c.nw - 1, c.acc_last = c.na - 1;
+  c.ld_phase = 3;
+
+  gemmini_config_ex(GEMMINI_WS, GEMMINI_NO_ACT, 0, 0, 1, 1, 0);
+  gemmini_config_ld(0, stride * in_c, 1.0f, 0, c.cs); /* input pixels: `stride` apart in a row */
+  gemmini_config_ld(1, out_c, 1.0f, 0, GEMMINI_DIM);  /* weights */
+  gemmini_config_ld(2, 0, 1.0f, 0, c.cs);             /* bias rows, zero rows: DRAM stride 0 */
+  gemmini_config_st(out_c, act, acc_scale);
+
+  /* three chunk slots, rotating: the one computing, the one prefetching, the one storing */
+  gemmini_conv_chunk slot[3];
+  slot[0].n = slot[0].oy0 = slot[0].ox0 = slot[0].j0 = slot[0].k0 = 0; /* prepare sets the rest */
+  unsigned i = 0;
+  gemmini_conv_prepare(&c, &slot[0]);
+  gemmini_conv_load_start(&c, &slot[0]);
+  gemmini_conv_drain(&c);
+  for (;;) {
+    gemmini_conv_chunk *cur = &slot[i], *nxt = &slot[(i + 1) % 3];
+    const int more = gemmini_conv_next(&c, cur, nxt);
+    if (more) {
+      gemmini_conv_prepare(&c, nxt);
+      gemmini_conv_load_start(&c, nxt);
+    }
+    gemmini_conv_compute(&c, cur, c.st_active || c.ld_phase != 3);
+    gemmini_conv_drain(&c); /* the rest of the previous tile's stores and of the next chunk's loads */
+    if (cur->last_of_tile) {
+      c.st = cur;
+      c.st_active = 1;
+      c.st_j = c.st_y = c.st_x = 0;
+    }
+    if (!more) break;
+    i = (i + 1) % 3;
+  }
+  gemmini_conv_drain(&c);
+  gemmini_fence();
+}
+
+/* NHWC int8 conv2d on the accelerator, without im2col (see above).
+ *   input: [batch][in_h][in_w][in_c]; weights: [kh][kw][in_c][out_c] (HWIO); bias: [out_c] int32 or
+ *   NULL; output: [batch][out_h][out_w][out_c] int8 = act(sat8(round_half_even((conv + bias) *
+ *   acc_scale))). Padding reads zeros (zero point 0); out_h/out_w may cut the output short.
+ *   col: unused, may be NULL (kept so the signature stays the same).
+ *   Any shape whose 1 x 1-pixel tile fits tiles: the weights of one DIM x DIM block for every
+ *   kernel tap plus kh bands of one pixel, i.e. about (kh*kw + kh) * DIM * 2 scratchpad rows;
+ *   beyond that it traps. A 1x1 conv with stride 1 and no padding is a plain matmul on the
+ *   input and runs as one. */
+static inline void tiled_conv_auto(size_t batch, size_t in_h, size_t in_w, size_t in_c, size_t out_c,
+                                   size_t out_h, size_t out_w, size_t stride, size_t pad, size_t kh, size_t kw,
+                                   const elem_t *input, const elem_t *weights, const acc_t *bias, elem_t *output,
+                                   elem_t *col, float acc_scale, int act) {
+  (void)col;
+  if (kh == 1 && kw == 1 && stride == 1 && pad == 0 && out_h == in_h && out_w == in_w) {
+    tiled_matmul_auto(batch * in_h * in_w, out_c, in_c, input, weights, bias, output, in_c, out_c, 0, out_c, 1.0f,
+                      1.0f, acc_scale, act, 0);
+    return;
+  }
+  tiled_conv(batch, in_h, in_w, in_c, out_c, out_h, out_w, stride, pad, kh, kw, input, weights, bias, output,
+             acc_scale, act, NULL);
 }
 
 #endif /* TVMX_GEMMINI_H */

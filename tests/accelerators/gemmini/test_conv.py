@@ -60,6 +60,8 @@ CONVS = [
     Conv("rect_3x5", 1, 8, 9, 7, 6, 3, 5, 1, 1, True, False, 1 / 32),
     Conv("tiny_map_3x3", 1, 3, 3, 24, 17, 3, 3, 1, 1, True, True, 1 / 64),
     Conv("bench_32x32x16_to_32", 1, 32, 32, 16, 32, 3, 3, 1, 1, True, True, 1 / 128),
+    # squeezenet's fire expand at 64x64: at DIM 8 the whole map fits one tile but not two (regression)
+    Conv("fire_expand_15x15", 1, 15, 15, 16, 64, 3, 3, 1, 1, True, True, 1 / 256),
     # forced tilings: several row/column tiles, output-channel tiles, K split across chunks
     Conv("split_all_s1", 2, 11, 21, 40, 40, 3, 3, 1, 1, True, True, 1 / 256, tiling=(3, 7, 1, 1)),
     Conv("split_all_s2_5x5", 1, 15, 17, 50, 35, 5, 5, 2, 2, False, False, 1 / 128, tiling=(2, 4, 2, 2)),
@@ -143,3 +145,10 @@ def test_conv_cases_cover_the_brief() -> None:
     assert {cv.pad for cv in CONVS} >= {0, 1, 2, 3} and {cv.kh for cv in CONVS} >= {1, 3, 5, 7}
     assert any(cv.out_hw[1] > 16 for cv in CONVS) and any(cv.n == 2 for cv in CONVS)
     assert {cv.bias for cv in CONVS} == {True, False} and {cv.relu for cv in CONVS} == {True, False}
+
+
+def test_conv_saturates(conv_run: tuple[GuestRun, dict[str, np.ndarray]]) -> None:
+    """The references hit both int8 limits, so saturation in mvout is exercised."""
+    _, want = conv_run
+    assert any((ref == 127).any() for ref in want.values())
+    assert any((ref == -128).any() for ref in want.values())
