@@ -55,9 +55,9 @@ class SimulatorRun:
     seconds: float
 
 
-def run_elf(target: Target, elf: Path, *, timeout: float | None = None, capture: bool = True,
+def run_elf(target: Target, elf: Path, *, timeout: float | None = None,
             log_path: Path | None = None) -> SimulatorRun:
-    """Run a bare-metal ELF to completion. With capture=False its console goes straight to ours."""
+    """Run a bare-metal ELF to completion, capturing its console."""
     executor = Executor(log_path)
     with tempfile.TemporaryDirectory(prefix="tvmx-run-") as tmp:
         workdir = Path(tmp)
@@ -66,7 +66,7 @@ def run_elf(target: Target, elf: Path, *, timeout: float | None = None, capture:
         places = elfio.symbols(elf, {"begin_signature", "tvmx_stats"})
         cmd = spike.command(elf, signature=signature if "begin_signature" in places else None, env=extras.env)
         t0 = time.perf_counter()
-        res = executor.run(cmd, check=False, capture=capture, timeout=timeout or target.simulator.timeout_s)
+        res = executor.run(cmd, check=False, timeout=timeout or target.simulator.timeout_s)
         seconds = time.perf_counter() - t0
         blob = read_signature(signature) if signature.exists() else b""
         base = places.get("begin_signature", (0, 0))[0]
