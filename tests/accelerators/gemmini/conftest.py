@@ -16,6 +16,7 @@ from elftools.elf.sections import SymbolTableSection
 from tvmx.accelerators import SimulatorExtras, accelerator_for
 from tvmx.accelerators.gemmini import Gemmini
 from tvmx.errors import ToolNotFoundError
+from tvmx.simulator.guest import check_exit
 from tvmx.simulator.spike import Spike, read_signature
 from tvmx.target import Target, load_target
 from tvmx.toolchain.command import Executor
@@ -94,6 +95,15 @@ class Rig:
             outputs = {n: blob[a - base:a - base + s] for n, (a, s) in syms.items()}
         stats = json.loads(self.extras.stats_file.read_text()) if self.extras.stats_file.is_file() else {}
         return GuestRun(res.returncode, res.stdout, res.stderr, outputs, stats)
+
+    def run_source(self, name: str, source: str, data: str, timeout: float = 120) -> GuestRun:
+        """Write, build and run a generated C program; a trap or non-zero exit fails the test."""
+        src = self.workdir / f"{name}.c"
+        src.write_text(source)
+        elf = self.build(name, src, data=data)
+        run = self.run(elf, timeout=timeout)
+        check_exit(run.returncode, run.console, elf)
+        return run
 
 
 @pytest.fixture(scope="session", params=TARGETS)

@@ -11,8 +11,6 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from tvmx.simulator.guest import check_exit
-
 from .conftest import GuestRun, Rig, c_array
 from .test_instructions import rne_sat
 from .test_tiled import cfloat
@@ -118,12 +116,7 @@ def build_program(rng: np.random.Generator) -> tuple[str, str, dict[str, np.ndar
 @pytest.fixture(scope="session")
 def conv_run(rig: Rig) -> tuple[GuestRun, dict[str, np.ndarray]]:
     data, source, want = build_program(np.random.default_rng(11 + rig.dim))
-    src = rig.workdir / "conv.c"
-    src.write_text(source)
-    elf = rig.build("conv", src, data=data)
-    run = rig.run(elf, timeout=300)
-    check_exit(run.returncode, run.console, elf)
-    return run, want
+    return rig.run_source("conv", source, data, timeout=300), want
 
 
 @pytest.mark.parametrize("case", [cv.name for cv in CONVS] + [f"im2col_{cv.name}" for cv in CONVS if cv.im2col])

@@ -8,8 +8,6 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from tvmx.simulator.guest import check_exit
-
 from .conftest import GuestRun, Rig, c_array
 from .test_instructions import rne_sat
 
@@ -108,12 +106,7 @@ def build_program(rng: np.random.Generator) -> tuple[str, str, dict[str, np.ndar
 @pytest.fixture(scope="session")
 def tiled_run(rig: Rig) -> tuple[GuestRun, dict[str, np.ndarray]]:
     data, source, want = build_program(np.random.default_rng(7 + rig.dim))
-    src = rig.workdir / "tiled.c"
-    src.write_text(source)
-    elf = rig.build("tiled", src, data=data)
-    run = rig.run(elf)
-    check_exit(run.returncode, run.console, elf)
-    return run, want
+    return rig.run_source("tiled", source, data), want
 
 
 @pytest.mark.parametrize("case", [*(m.name for m in MATMULS), "conv"])
