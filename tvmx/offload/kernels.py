@@ -1,8 +1,20 @@
-"""TIR kernels for offloaded layers: CPU-side layout blocks around one call into the accelerator's
-header (through a generated C wrapper, so TVM's prototype never clashes with the header's)."""
+"""TIR kernels for offloaded layers, and the tensor intrinsics that map them onto the accelerator.
+
+Each offloaded layer first becomes a plain TIR kernel with the layer's exact int8 semantics (bias
+seeds an int32 accumulator, requantization rounds half to even and saturates, optional ReLU). It
+is tensorized with a TensorIntrin whose description is that same loop nest and whose
+implementation is one call of the header function the target YAML declares for the op (through a
+generated C wrapper, so TVM's prototype never clashes with the header's); the tune stage records it.
+
+TVM 0.27 cannot blockize a reduction block together with its requantization epilogue ("No
+reduction iter vars allowed for the outer loops when blockize multiple blocks"), so the kernel
+computes each output element in one block with the reduction as a serial loop inside it.
+"""
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,47 +28,149 @@ def wrapper_name(function: str) -> str:
     return f"tvmx_{function}"
 
 
-def _extern_kernel(function: str, in_specs: list[tuple[tuple[int, ...], str]], out_shape: tuple[int, ...],
-                   scalars: list[Any]) -> Any:
-    """A PrimFunc that is one call: wrapper(scalars..., in pointers..., out pointer, acc_scale, act)."""
-    from tvm import te, tirx
+@dataclass(frozen=True)
+class KernelSource:
+    """TVMScript for one offloaded layer: its buffers, the computation, the accelerator call."""
 
-    ins = [te.placeholder(shape, dtype, name=f"in{i}") for i, (shape, dtype) in enumerate(in_specs)]
-    # Dense buffers at offset 0: the header takes plain pointers.
-    in_bufs = [tirx.decl_buffer(t.shape, t.dtype, f"{t.name}_buf", elem_offset=0) for t in ins]
-    out_buf = tirx.decl_buffer([tirx.IntImm("int64", d) for d in out_shape], "int8", "out_buf", elem_offset=0)
-    out = te.extern(
-        [out_buf.shape], ins,
-        lambda i, o: tirx.call_extern("int32", wrapper_name(function), *scalars, *[b.access_ptr("r") for b in i],
-                                      o[0].access_ptr("w")),
-        dtype="int8", name="accelerator_call", in_buffers=in_bufs, out_buffers=[out_buf])
-    return te.create_prim_func([*ins, out])
+    params: list[tuple[str, tuple[int, ...], str]]  # (name, shape, dtype); the output last
+    reads: str  # region list of the whole computation
+    loops: str  # the per-output-element block, indented for the root block
+    call: str  # the call_extern expression of the implementation
+
+    def _header(self, with_acc: bool) -> str:
+        params = [f'{n}: T.Buffer({tuple(s)}, "{d}")' for n, s, d in self.params]
+        out_shape = self.params[-1][1]
+        if with_acc:
+            params.append(f'acc: T.Buffer({tuple(out_shape)}, "int32")')
+        return f"@T.prim_func(s_tir=True)\ndef main({', '.join(params)}):\n"
+
+    def _root(self, body: str) -> str:
+        out, shape, _ = self.params[-1]
+        region = ", ".join(f"0:{d}" for d in shape)
+        return (f'    with T.sblock("root"):\n        T.reads({self.reads})\n'
+                f"        T.writes({out}[{region}], acc[{region}])\n{body}")
+
+    def kernel(self) -> Any:
+        shape = self.params[-1][1]
+        text = (self._header(False) + '    T.func_attr({"tirx.noalias": True})\n'
+                f'    acc = T.alloc_buffer({tuple(shape)}, "int32")\n' + self._root(self.loops))
+        return _parse(text)
+
+    def desc(self) -> Any:
+        return _parse(self._header(True) + self._root(self.loops))
+
+    def impl(self) -> Any:
+        return _parse(self._header(True) + self._root(f"        T.evaluate({self.call})\n"))
+
+    def direct(self) -> Any:
+        """The call without the intrinsic machinery (fallback when tensorize does not match)."""
+        out, shape, _ = self.params[-1]
+        region = ", ".join(f"0:{d}" for d in shape)
+        return _parse(self._header(False) + f'    with T.sblock("root"):\n        T.reads({self.reads})\n'
+                      f"        T.writes({out}[{region}])\n        T.evaluate({self.call})\n")
+
+    def register(self) -> str:
+        """Register the TensorIntrin (named by a hash of its text); returns its name."""
+        from tvm.s_tir import TensorIntrin
+
+        name = "tvmx_" + hashlib.sha256((self.loops + self.call).encode()).hexdigest()[:16]
+        TensorIntrin.register(name, self.desc(), self.impl(), override=True)
+        return name
 
 
-def matmul_kernel(layer: QLayer, function: str) -> Any:
-    """x [.., K] int8 · w [K, N] int8 + bias [N] int32 -> out [.., N] int8, requantized by the accelerator."""
-    from tvm import tirx
+def _parse(text: str) -> Any:
+    import tvm
 
+    return tvm.script.from_source(text)
+
+
+def _requant(acc: str, layer: QLayer) -> str:
+    low = 0.0 if layer.relu else -128.0
+    return (f'T.Cast("int8", T.max(T.min(T.nearbyint(T.Cast("float32", {acc}) * T.float32({layer.acc_scale!r})), '
+            f"T.float32(127.0)), T.float32({low})))")
+
+
+def _grid(block: str, dims: list[tuple[str, int]]) -> tuple[str, dict[str, str]]:
+    """Loops and block axes over the dimensions wider than 1 (blockize drops unit axes on one side
+    only, after which the kernel no longer matches its description); unit dimensions index 0."""
+    wide = [(name, extent) for name, extent in dims if extent > 1] or [dims[-1]]
+    index = {name: f"v{name}" if (name, extent) in wide else "0" for name, extent in dims}
+    loop_vars = ", ".join(name for name, _ in wide)
+    head = (f"        for {loop_vars} in T.grid({', '.join(str(e) for _, e in wide)}):\n"
+            f'            with T.sblock("{block}"):\n'
+            f'                {", ".join(f"v{n}" for n, _ in wide)} = T.axis.remap("{"S" * len(wide)}", '
+            f"[{loop_vars}])\n")
+    return head, index
+
+
+def matmul_source(layer: QLayer, function: str) -> KernelSource:
+    """x [M, K] int8 · w [K, N] int8 + bias [N] int32 -> out [M, N] int8."""
     k, n = layer.weight.shape
     m = int(np.prod(layer.x_shape[:-1]))
-    scalars = [tirx.IntImm("int64", v) for v in (m, n, k)]
-    scalars += [tirx.FloatImm("float32", layer.acc_scale), tirx.IntImm("int32", ACT[layer.relu])]
-    return _extern_kernel(function, [(layer.x_shape, "int8"), ((k, n), "int8"), ((n,), "int32")],
-                          layer.out_shape, scalars)
+    head, ix = _grid("accel_matmul", [("i", m), ("j", n)])
+    vi, vj = ix["i"], ix["j"]
+    r = "r" if k > 1 else "0"  # no unit loops (see _grid)
+    loops = (head +
+             f"                T.reads(x[{vi}, 0:{k}], w[0:{k}, {vj}], bias[{vj}])\n"
+             f"                T.writes(out[{vi}, {vj}], acc[{vi}, {vj}])\n"
+             f"                acc[{vi}, {vj}] = bias[{vj}]\n"
+             + (f"                for r in range({k}):\n    " if k > 1 else "")
+             + f"                acc[{vi}, {vj}] = acc[{vi}, {vj}] + "
+             f'T.Cast("int32", x[{vi}, {r}]) * T.Cast("int32", w[{r}, {vj}])\n'
+             f"                out[{vi}, {vj}] = {_requant(f'acc[{vi}, {vj}]', layer)}\n")
+    call = (f'T.call_extern("int32", "{wrapper_name(function)}", T.int64({m}), T.int64({n}), T.int64({k}), '
+            f"T.float32({layer.acc_scale!r}), {ACT[layer.relu]}, "
+            'x.access_ptr("r"), w.access_ptr("r"), bias.access_ptr("r"), out.access_ptr("w"))')
+    params = [("x", (m, k), "int8"), ("w", (k, n), "int8"), ("bias", (n,), "int32"), ("out", (m, n), "int8")]
+    return KernelSource(params, f"x[0:{m}, 0:{k}], w[0:{k}, 0:{n}], bias[0:{n}]", loops, call)
 
 
-def conv2d_kernel(layer: QLayer, function: str, x_nhwc: tuple[int, ...], out_nhwc: tuple[int, ...]) -> Any:
-    """NHWC int8 in and out; weights HWIO; the header helper reads the input directly (implicit GEMM)."""
-    from tvm import tirx
-
+def conv2d_source(layer: QLayer, function: str, x_nhwc: tuple[int, ...], out_nhwc: tuple[int, ...]) -> KernelSource:
+    """NHWC int8 in and out, HWIO weights; padding reads zeros (zero point 0)."""
     batch, h, w, cin = x_nhwc
     _, oh, ow, cout = out_nhwc
     kh, kw = layer.weight.shape[:2]
-    scalars = [tirx.IntImm("int64", v) for v in (batch, h, w, cin, cout, oh, ow, layer.strides[0],
-                                                 layer.padding[0], kh, kw)]
-    scalars += [tirx.FloatImm("float32", layer.acc_scale), tirx.IntImm("int32", ACT[layer.relu])]
-    return _extern_kernel(function, [(x_nhwc, "int8"), (layer.weight.shape, "int8"), ((cout,), "int32")],
-                          out_nhwc, scalars)
+    s, p = layer.strides[0], layer.padding[0]
+    head, ix = _grid("accel_conv2d", [("b", batch), ("oy", oh), ("ox", ow), ("oc", cout)])
+    vn, vy, vx, vc = ix["b"], ix["oy"], ix["ox"], ix["oc"]
+    at = f"{vn}, {vy}, {vx}, {vc}"
+    # unit kernel axes get no loop (same reason as _grid); padding 0 needs no bounds check
+    red = [(name, extent) for name, extent in (("ky", kh), ("kx", kw), ("c", cin)) if extent > 1] or [("c", cin)]
+    kv = {name: name if (name, extent) in red else "0" for name, extent in (("ky", kh), ("kx", kw), ("c", cin))}
+    iy, jx = f"{vy} * {s} + {kv['ky']} - {p}", f"{vx} * {s} + {kv['kx']} - {p}"
+    product = (f'T.Cast("int32", x[{vn}, {iy}, {jx}, {kv["c"]}]) * '
+               f'T.Cast("int32", w[{kv["ky"]}, {kv["kx"]}, {kv["c"]}, {vc}])')
+    # Only the bounds that can fail: TVMScript drops provably true ones from the description but not
+    # from the blockized kernel, which would then not match. A select, not an if: the tensorize
+    # comparator has no rule for IfThenElse statements.
+    checks = [f"0 <= {iy}", f"0 <= {jx}"] if p else []
+    checks += [f"{iy} < {h}"] if (oh - 1) * s + kh - 1 - p >= h else []
+    checks += [f"{jx} < {w}"] if (ow - 1) * s + kw - 1 - p >= w else []
+    if checks:
+        product = f"T.if_then_else({' and '.join(checks)}, {product}, 0)"
+    loops = (head +
+             f"                T.reads(x[{vn}, 0:{h}, 0:{w}, 0:{cin}], w[0:{kh}, 0:{kw}, 0:{cin}, {vc}], bias[{vc}])\n"
+             f"                T.writes(out[{at}], acc[{at}])\n"
+             f"                acc[{at}] = bias[{vc}]\n"
+             f"                for {', '.join(n for n, _ in red)} in T.grid({', '.join(str(e) for _, e in red)}):\n"
+             f"                    acc[{at}] = acc[{at}] + {product}\n"
+             f"                out[{at}] = {_requant(f'acc[{at}]', layer)}\n")
+    scalars = ", ".join(f"T.int64({v})" for v in (batch, h, w, cin, cout, oh, ow, s, p, kh, kw))
+    call = (f'T.call_extern("int32", "{wrapper_name(function)}", {scalars}, T.float32({layer.acc_scale!r}), '
+            f'{ACT[layer.relu]}, x.access_ptr("r"), w.access_ptr("r"), bias.access_ptr("r"), out.access_ptr("w"))')
+    params = [("x", x_nhwc, "int8"), ("w", tuple(layer.weight.shape), "int8"), ("bias", (cout,), "int32"),
+              ("out", out_nhwc, "int8")]
+    reads = f"x[0:{batch}, 0:{h}, 0:{w}, 0:{cin}], w[0:{kh}, 0:{kw}, 0:{cin}, 0:{cout}], bias[0:{cout}]"
+    return KernelSource(params, reads, loops, call)
+
+
+def tensorize(func: Any, op: str, intrin: str) -> Any:
+    """Map the kernel's whole loop nest onto the intrinsic: one accelerator call."""
+    from tvm import s_tir
+
+    sch = s_tir.Schedule(func)
+    sch.tensorize(sch.get_loops(sch.get_sblock(f"accel_{op}"))[0], intrin)
+    return sch.mod["main"]
 
 
 def glue_c(header: str, functions: dict[str, str]) -> str:

@@ -217,7 +217,7 @@ def _onnx_candidates(model: onnx.ModelProto) -> dict[str, list[tuple[str, str]]]
 
 def _lower_composites(mod: Any, matcher: _Matcher, functions: dict[str, str]) -> tuple[Any, dict[Any, Any]]:
     """Each composite call becomes call_tir(kernel, [x, weight, bias])."""
-    from tvm import relax
+    from tvm import relax, s_tir
 
     kernels_of: dict[Any, tuple[QLayer, str]] = {}
     by_function: dict[str, QLayer] = {}
@@ -229,6 +229,17 @@ def _lower_composites(mod: Any, matcher: _Matcher, functions: dict[str, str]) ->
 
     @relax.expr_functor.mutator
     class Rewriter(relax.PyExprMutator):  # type: ignore[misc]
+        def _add(self, source: kernels.KernelSource, name: str, layer: QLayer) -> Any:
+            """The layer's reference kernel, tensorized at once: later graph passes simplify unit loops
+            away, after which it would no longer match the intrinsic's description."""
+            intrin = source.register()
+            try:
+                prim = kernels.tensorize(source.kernel(), layer.op, intrin)
+            except s_tir.ScheduleError as exc:  # same call, without the intrinsic; say so in schedules.json
+                prim, intrin = source.direct(), f"none (tensorize did not match: {str(exc).splitlines()[-1][:80]})"
+            prim = prim.with_attr("global_symbol", name).with_attr("tvmx.offloaded", layer.op)
+            return self.builder_.add_func(prim.with_attr("tvmx.intrinsic", intrin), name)
+
         def visit_call_(self, call: Any) -> Any:
             call = super().visit_call_(call)
             if isinstance(call.op, relax.GlobalVar) and call.op.name_hint in by_function:
@@ -238,24 +249,24 @@ def _lower_composites(mod: Any, matcher: _Matcher, functions: dict[str, str]) ->
                 bias = layer.bias if layer.bias is not None else np.zeros(layer.weight.shape[-1], np.int32)
                 consts = [relax.const(layer.weight), relax.const(bias.astype(np.int32))]
                 if layer.op == "matmul":
-                    prim = kernels.matmul_kernel(layer, functions["matmul"])
-                    gv = self.builder_.add_func(_named(prim, name, layer), name)
-                    return relax.call_tir(gv, [call.args[0], *consts], relax.TensorType(layer.out_shape, "int8"))
+                    m, n = int(np.prod(layer.x_shape[:-1])), layer.weight.shape[1]
+                    gv = self._add(kernels.matmul_source(layer, functions["matmul"]), name, layer)
+                    x = call.args[0] if len(layer.x_shape) == 2 else self.builder_.emit(
+                        relax.op.reshape(call.args[0], (m, layer.weight.shape[0])))
+                    y = relax.call_tir(gv, [x, *consts], relax.TensorType((m, n), "int8"))
+                    return y if len(layer.out_shape) == 2 else relax.op.reshape(self.builder_.emit(y),
+                                                                                layer.out_shape)
                 # The graph is NCHW (ONNX); the accelerator's conv is NHWC: transposes on the CPU around it.
                 n, c, h, w = layer.x_shape
                 _, oc, oh, ow = layer.out_shape
-                prim = kernels.conv2d_kernel(layer, functions["conv2d"], (n, h, w, c), (n, oh, ow, oc))
-                gv = self.builder_.add_func(_named(prim, name, layer), name)
+                source = kernels.conv2d_source(layer, functions["conv2d"], (n, h, w, c), (n, oh, ow, oc))
+                gv = self._add(source, name, layer)
                 x_nhwc = self.builder_.emit(relax.op.permute_dims(call.args[0], [0, 2, 3, 1]))
                 y = self.builder_.emit(relax.call_tir(gv, [x_nhwc, *consts], relax.TensorType((n, oh, ow, oc), "int8")))
                 return relax.op.permute_dims(y, [0, 3, 1, 2])
             return call
 
     return rewrite_main(Rewriter(mod), mod), kernels_of
-
-
-def _named(prim: Any, name: str, layer: QLayer) -> Any:
-    return prim.with_attr("global_symbol", name).with_attr("tvmx.offloaded", layer.op)
 
 
 def _layer_of(func: Any, matcher: _Matcher) -> QLayer:

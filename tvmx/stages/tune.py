@@ -34,8 +34,10 @@ def apply_default_schedules(mod: object, target: object, vector: bool) -> tuple[
     for gv, func in mod.functions.items():  # type: ignore[attr-defined]
         if not isinstance(func, tvm.tirx.PrimFunc) or func.attrs.get("tirx.is_scheduled", False):
             continue
-        if "tvmx.offloaded" in func.attrs:
-            choices[gv.name_hint] = f"accelerator: {func.attrs['tvmx.offloaded']} through the header's auto tiling"
+        if "tvmx.offloaded" in func.attrs:  # tensorized when the relax stage created it
+            op, intrin = str(func.attrs["tvmx.offloaded"]), str(func.attrs["tvmx.intrinsic"])
+            updated[gv] = func.with_attr("tirx.is_scheduled", True)
+            choices[gv.name_hint] = f"tensorized with {intrin}: the accelerator's {op} (header's auto tiling)"
             continue
         chosen = "none (loop nest as legalized)"
         for rule in rules:
