@@ -127,6 +127,15 @@ def test_dump_ir(tmp_path: Path, stage: str, needle: str) -> None:
     assert needle in result.stdout
 
 
+def _compile_relu_add(tmp_path: Path) -> Path:
+    """y = relu(x) + 0.5 compiled for rv64gc; returns the build directory."""
+    model = save(relu_add_model([1, 4]), tmp_path / "m.onnx")
+    build = tmp_path / "b"
+    result = tvmx("compile", str(model), "-t", "rv64gc", "-o", str(build))
+    assert result.exit_code == 0, result.output
+    return build
+
+
 def _build_c(tmp_path: Path, source: Path) -> Path:
     target = load_target("rv64gc")
     tc = find_toolchain(target.cpu, target.toolchain)
@@ -159,9 +168,7 @@ def test_bare_elf_exit_code_and_console(tmp_path: Path) -> None:
 @pytest.mark.toolchain
 @pytest.mark.spike
 def test_compile_run_with_npz_inputs(tmp_path: Path) -> None:
-    model = save(relu_add_model([1, 4]), tmp_path / "m.onnx")
-    build = tmp_path / "b"
-    assert tvmx("compile", str(model), "-t", "rv64gc", "-o", str(build)).exit_code == 0
+    build = _compile_relu_add(tmp_path)
     for name in ("manifest.json", "commands.sh", "model.elf", "06-assemble/model.map", "06-assemble/model.dis"):
         assert (build / name).is_file(), name
     x = np.array([[-1.0, 2.0, -3.0, 4.0]], np.float32)
@@ -185,9 +192,7 @@ def test_compile_run_with_npz_inputs(tmp_path: Path) -> None:
 @pytest.mark.toolchain
 @pytest.mark.spike
 def test_wrong_npz_inputs(tmp_path: Path) -> None:
-    model = save(relu_add_model([1, 4]), tmp_path / "m.onnx")
-    build = tmp_path / "b"
-    assert tvmx("compile", str(model), "-t", "rv64gc", "-o", str(build)).exit_code == 0
+    build = _compile_relu_add(tmp_path)
     np.savez(tmp_path / "in.npz", z=np.zeros((1, 4), np.float32))
     assert_error(tvmx("run", str(build), "--inputs", str(tmp_path / "in.npz")), ExitCode.USER_ERROR,
                  "no array named 'x'")

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from tvmx.accelerators import SimulatorExtras, accelerator_for
+from tvmx.accelerators import Accelerator, SimulatorExtras, accelerator_for
 from tvmx.build.builddir import atomic_write
 from tvmx.errors import InputError
 from tvmx.run import elfio
@@ -31,14 +31,7 @@ class RunResult:
     profile: list[tuple[str, int]] = field(default_factory=list)  # (kernel, instret) per call, in order
 
 
-def simulator_for(target: Target, workdir: Path, executor: Executor) -> tuple[Spike, SimulatorExtras]:
-    accel = accelerator_for(target)
-    extras = accel.simulator_extras(workdir, executor) if accel else SimulatorExtras()
-    return Spike(target.simulator, extras.extlibs, extras.extension), extras
-
-
-def _stats(target: Target, extras: SimulatorExtras, instret: int | None) -> dict[str, Any]:
-    accel = accelerator_for(target)
+def _stats(accel: Accelerator | None, extras: SimulatorExtras, instret: int | None) -> dict[str, Any]:
     if accel is not None:
         return accel.collect_stats(extras, instret)
     # A CPU-only Spike retires one instruction per cycle.
@@ -61,7 +54,9 @@ def run_elf(target: Target, elf: Path, *, timeout: float | None = None,
     executor = Executor(log_path)
     with tempfile.TemporaryDirectory(prefix="tvmx-run-") as tmp:
         workdir = Path(tmp)
-        spike, extras = simulator_for(target, workdir, executor)
+        accel = accelerator_for(target)
+        extras = accel.simulator_extras(workdir, executor) if accel else SimulatorExtras()
+        spike = Spike(target.simulator, extras.extlibs, extras.extension)
         signature = workdir / "signature.txt"
         places = elfio.symbols(elf, {"begin_signature", "tvmx_stats"})
         cmd = spike.command(elf, signature=signature if "begin_signature" in places else None, env=extras.env)
@@ -73,7 +68,7 @@ def run_elf(target: Target, elf: Path, *, timeout: float | None = None,
         counters = None
         if blob and "tvmx_stats" in places:
             counters = guest.parse_stats(elfio.read_region(blob, base, places["tvmx_stats"][0], 32))
-        stats = _stats(target, extras, counters.instret if counters else None)
+        stats = _stats(accel, extras, counters.instret if counters else None)
     return SimulatorRun(res.returncode, res.stdout + res.stderr, stats, blob, base, seconds)
 
 

@@ -126,7 +126,7 @@ def run(ctx: StageContext, lowered: LoweredModule) -> GeneratedSources:
         "weights.S": weights_asm((out_dir / "weights.bin").resolve()),
         "io.json": json.dumps(io_description(lowered.plan), indent=2) + "\n",
     }
-    functions = {i["op"]: i["function"] for i in (ctx.target.accelerator or {}).get("intrinsics", [])}
+    functions = ctx.offload_functions
     if functions and "tvmx_" in kernels_src:
         header = Path(str(ctx.target.accelerator["header"])).name  # type: ignore[index]
         files["accel_glue.c"] = kernels.glue_c(header, functions)

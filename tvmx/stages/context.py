@@ -32,5 +32,11 @@ class StageContext:
     def accelerator(self) -> Accelerator | None:
         return accelerator_for(self.target)
 
+    @cached_property
+    def offload_functions(self) -> dict[str, str]:
+        """op -> header function, from the target's declared intrinsics (empty for CPU targets)."""
+        accel = self.target.accelerator or {}
+        return {i["op"]: i["function"] for i in accel.get("intrinsics", [])}
+
     def stage_dir(self, index: int, name: str) -> Path:
         return self.build.stage_dir(index, name)

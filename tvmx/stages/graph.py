@@ -48,19 +48,13 @@ def check_legalized(mod: object) -> None:
 ALLOWED_RELAX_OPS = {"relax.call_tir", "relax.reshape", "relax.builtin.alloc_tensor"}
 
 
-def offload_functions(ctx: StageContext) -> dict[str, str]:
-    """op -> header function, from the target's declared intrinsics (empty for CPU targets)."""
-    accel = ctx.target.accelerator or {}
-    return {i["op"]: i["function"] for i in accel.get("intrinsics", [])}
-
-
 def run(ctx: StageContext, model: ImportedModel) -> GraphModule:
     import tvm
 
     out_dir = ctx.stage_dir(2, "relax")
     mod = model.mod
     outputs = []
-    functions = offload_functions(ctx)
+    functions = ctx.offload_functions
     if functions and ctx.target.accelerator is not None:
         # Before FoldConstant, which would fold dequantize(int8 weight) into float.
         from tvmx.offload.partition import partition
