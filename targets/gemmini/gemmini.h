@@ -274,6 +274,38 @@ static inline void tiled_matmul_auto(size_t M, size_t N, size_t K, const elem_t 
                c_int32, gemmini_auto_tiling(M, N, K));
 }
 
+/* ---------------------------------------------------------------- residual add */
+/* C[i] = act(sat8(round_half_even((A'[i] + B'[i]) * c_scale))) over n int8 elements, where
+ * A'[i] = sat32(round_half_even(A[i] * a_scale)) and likewise B' (the mvin scale into the
+ * accumulator). A is moved into the accumulator scaled, B is added onto it (mvin with the accumulate
+ * flag), mvout requantizes: no array computes. The caller chooses the scales; a common factor 2^f
+ * in a_scale and b_scale with c_scale = 2^-f keeps f fractional bits between the two roundings,
+ * so the result is the correctly rounded (A*sa + B*sb) / sc up to 2^-f LSB (tvmx's offload does so).
+ * The elements are viewed as rows of W = DIM * (DMA burst / DIM) bytes: one mvin carries DIM such
+ * rows as W/DIM accumulator blocks, each stored by one mvout; accumulator slots rotate so the loads
+ * of the next rows overlap the stores of the previous ones. */
+static inline void tiled_resadd_auto(size_t n, const elem_t *A, const elem_t *B, elem_t *C, float a_scale,
+                                     float b_scale, float c_scale, int act) {
+  const size_t dim = GEMMINI_DIM, blocks = GEMMINI_MAX_BLOCK_LEN, width = dim * blocks;
+  const size_t slot_rows = blocks * dim, slots = GEMMINI_ACC_ROWS / slot_rows;
+  gemmini_config_ld(0, width, a_scale, 1, dim);
+  gemmini_config_ld(1, width, b_scale, 1, dim);
+  gemmini_config_st(width, act, c_scale);
+  size_t slot = 0;
+  for (size_t at = 0; at < n; slot = (slot + 1) % slots) {
+    /* up to DIM rows of `width` elements; a last, shorter row goes alone */
+    const size_t left = n - at, full = GEMMINI_MIN(dim, left / width);
+    const size_t rows = full ? full : 1, cols = full ? width : left;
+    const uint32_t base = (uint32_t)(slot * slot_rows);
+    gemmini_mvin(A + at, GEMMINI_ACC_ADDR(base), cols, rows);
+    gemmini_mvin2(B + at, GEMMINI_ACC_ADDR(base) | GEMMINI_ACCUMULATE, cols, rows);
+    for (size_t b = 0; b * dim < cols; b++)
+      gemmini_mvout(C + at + b * dim, GEMMINI_ACC_ADDR(base + b * dim), GEMMINI_MIN(dim, cols - b * dim), rows);
+    at += rows * cols;
+  }
+  gemmini_fence();
+}
+
 /* ---------------------------------------------------------------- convolution */
 /* NHWC int8 conv2d as an implicit GEMM: the accelerator reads the NHWC input itself (strided mvin),
  * nothing is copied or rearranged on the CPU.

@@ -12,7 +12,7 @@ from tvmx.offload.partition import partition
 from tvmx.quantize import quantize_model
 from tvmx.target import load_target
 
-FUNCTIONS = {"matmul": "tiled_matmul_auto", "conv2d": "tiled_conv_auto"}
+FUNCTIONS = {"matmul": "tiled_matmul_auto", "conv2d": "tiled_conv_auto", "add": "tiled_resadd_auto"}
 
 
 def _partition(path: Path) -> tuple[object, object]:
@@ -79,3 +79,16 @@ def test_layout_transforms_cancel_and_pools_run_on_int8(quantized: dict[str, Pat
     assert report.layout_transforms < 2 * convs  # type: ignore[attr-defined]
     pool = next(line for line in text.splitlines() if "R.nn.max_pool2d(" in line)
     assert 'dtype="int8"' in pool and 'layout="NHWC"' in pool  # no float round trip, no transposes
+
+
+def test_residual_add_with_relu_goes_to_the_accelerator(quantized: dict[str, Path]) -> None:
+    mod, report = _partition(quantized["cnn"])
+    adds = [e for e in report.entries if e.op_type == "Add"]  # type: ignore[attr-defined]
+    assert [(e.where, e.reason, e.kernel) for e in adds] == [("accelerator", "int8 residual add + relu",
+                                                              "accel_add_0")]
+    text = mod["main"].script()  # type: ignore[index]
+    call = next(line for line in text.splitlines() if "R.call_tir(accel_add_0" in line)
+    assert "(1, 16, 16, 16)" in call  # NHWC operands, straight from the accelerator convs
+    assert "R.add(" not in text and "R.nn.relu(" not in text
+    (sum_entry,) = [e for e in report.entries if e.op_type == "Sum"]  # type: ignore[attr-defined]
+    assert sum_entry.where == "cpu" and "n-ary Sum" in sum_entry.reason

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from tvmx.offload.layers import QLayer
+from tvmx.offload.layers import QAdd, QLayer
 
 ACT = {False: 0, True: 1}  # the header's GEMMINI_NO_ACT / GEMMINI_RELU
 
@@ -84,9 +84,10 @@ def _parse(text: str) -> Any:
     return tvm.script.from_source(text)
 
 
-def _requant(acc: str, layer: QLayer) -> str:
-    low = 0.0 if layer.relu else -128.0
-    return (f'T.Cast("int8", T.max(T.min(T.nearbyint(T.Cast("float32", {acc}) * T.float32({layer.acc_scale!r})), '
+def _requant(acc: str, scale: float, relu: bool) -> str:
+    """mvout: float32 product, round half to even, saturate to int8, optional ReLU."""
+    low = 0.0 if relu else -128.0
+    return (f'T.Cast("int8", T.max(T.min(T.nearbyint(T.Cast("float32", {acc}) * T.float32({scale!r})), '
             f"T.float32(127.0)), T.float32({low})))")
 
 
@@ -117,7 +118,7 @@ def matmul_source(layer: QLayer, function: str) -> KernelSource:
              + (f"                for r in range({k}):\n    " if k > 1 else "")
              + f"                acc[{vi}, {vj}] = acc[{vi}, {vj}] + "
              f'T.Cast("int32", x[{vi}, {r}]) * T.Cast("int32", w[{r}, {vj}])\n'
-             f"                out[{vi}, {vj}] = {_requant(f'acc[{vi}, {vj}]', layer)}\n")
+             f"                out[{vi}, {vj}] = {_requant(f'acc[{vi}, {vj}]', layer.acc_scale, layer.relu)}\n")
     call = (f'T.call_extern("int32", "{wrapper_name(function)}", T.int64({m}), T.int64({n}), T.int64({k}), '
             f"T.float32({layer.acc_scale!r}), {ACT[layer.relu]}, "
             'x.access_ptr("r"), w.access_ptr("r"), bias.access_ptr("r"), out.access_ptr("w"))')
@@ -154,7 +155,7 @@ def conv2d_source(layer: QLayer, function: str, x_nhwc: tuple[int, ...], out_nhw
              f"                acc[{at}] = bias[{vc}]\n"
              f"                for {', '.join(n for n, _ in red)} in T.grid({', '.join(str(e) for _, e in red)}):\n"
              f"                    acc[{at}] = acc[{at}] + {product}\n"
-             f"                out[{at}] = {_requant(f'acc[{at}]', layer)}\n")
+             f"                out[{at}] = {_requant(f'acc[{at}]', layer.acc_scale, layer.relu)}\n")
     scalars = ", ".join(f"T.int64({v})" for v in (batch, h, w, cin, cout, oh, ow, s, p, kh, kw))
     call = (f'T.call_extern("int32", "{wrapper_name(function)}", {scalars}, T.float32({layer.acc_scale!r}), '
             f'{ACT[layer.relu]}, x.access_ptr("r"), w.access_ptr("r"), bias.access_ptr("r"), out.access_ptr("w"))')
@@ -162,6 +163,42 @@ def conv2d_source(layer: QLayer, function: str, x_nhwc: tuple[int, ...], out_nhw
               ("out", out_nhwc, "int8")]
     reads = f"x[0:{batch}, 0:{h}, 0:{w}, 0:{cin}], w[0:{kh}, 0:{kw}, 0:{cin}, 0:{cout}], bias[0:{cout}]"
     return KernelSource(params, reads, loops, call)
+
+
+def add_source(add: QAdd, function: str) -> KernelSource:
+    """a, b int8 -> out int8 of the same shape: both scaled into the int32 accumulator, summed, requantized."""
+    shape = add.shape
+    head, ix = _grid("accel_add", [(f"d{i}", extent) for i, extent in enumerate(shape)])
+    at = ", ".join(ix[f"d{i}"] for i in range(len(shape)))
+
+    def scaled(buf: str, scale: float) -> str:  # mvin into the accumulator: float32 product, round half to even
+        return f'T.Cast("int32", T.nearbyint(T.Cast("float32", {buf}[{at}]) * T.float32({scale!r})))'
+
+    loops = (head +
+             f"                T.reads(a[{at}], b[{at}])\n"
+             f"                T.writes(out[{at}], acc[{at}])\n"
+             f"                acc[{at}] = {scaled('a', add.a_scale)} + {scaled('b', add.b_scale)}\n"
+             f"                out[{at}] = {_requant(f'acc[{at}]', add.out_scale, add.relu)}\n")
+    call = (f'T.call_extern("int32", "{wrapper_name(function)}", T.int64({int(np.prod(shape))}), '
+            f"T.float32({add.a_scale!r}), T.float32({add.b_scale!r}), T.float32({add.out_scale!r}), "
+            f'{ACT[add.relu]}, a.access_ptr("r"), b.access_ptr("r"), out.access_ptr("w"))')
+    region = ", ".join(f"0:{d}" for d in shape)
+    params = [("a", shape, "int8"), ("b", shape, "int8"), ("out", shape, "int8")]
+    return KernelSource(params, f"a[{region}], b[{region}]", loops, call)
+
+
+def accelerator_kernel(source: KernelSource, name: str, op: str) -> Any:
+    """The layer's reference kernel, tensorized at once (later graph passes simplify unit loops away,
+    after which it would no longer match the intrinsic's description). Where tensorize does not
+    match, the same call without the intrinsic; `tvmx.intrinsic` says which, for schedules.json."""
+    from tvm import s_tir
+
+    intrin = source.register()
+    try:
+        prim = tensorize(source.kernel(), op, intrin)
+    except s_tir.ScheduleError as exc:
+        prim, intrin = source.direct(), f"none (tensorize did not match: {str(exc).splitlines()[-1][:80]})"
+    return prim.with_attr("global_symbol", name).with_attr("tvmx.offloaded", op).with_attr("tvmx.intrinsic", intrin)
 
 
 def tensorize(func: Any, op: str, intrin: str) -> Any:
@@ -211,6 +248,15 @@ def glue_c(header: str, functions: dict[str, str]) -> str:
             f"  {fn}((size_t)batch, (size_t)in_h, (size_t)in_w, (size_t)in_c, (size_t)out_c, (size_t)out_h,",
             "      (size_t)out_w, (size_t)stride, (size_t)pad, (size_t)kh, (size_t)kw, input, weights, bias, output,",
             "      NULL, acc_scale, act);",
+            "  PROFILE_END;",
+            "  return 0;", "}", ""]
+    if "add" in functions:
+        fn = functions["add"]
+        lines += [
+            f"int32_t {wrapper_name(fn)}(int64_t n, float a_scale, float b_scale, float c_scale, int32_t act, void *A,",
+            "                         void *B, void *C) {",
+            "  PROFILE_BEGIN;",
+            f"  {fn}((size_t)n, A, B, C, a_scale, b_scale, c_scale, act);",
             "  PROFILE_END;",
             "  return 0;", "}", ""]
     return "\n".join(lines)

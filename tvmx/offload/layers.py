@@ -98,3 +98,46 @@ def analyze(ann: dict[str, Any], op: str, relu: bool, transposed: bool = False) 
         raise Rejected(f"asymmetric pads {list(pad)} or strides (the tiled conv helper takes one of each)")
     return QLayer("conv2d", x_shape, out_shape, weight, bias, acc_scale, relu,
                   strides=(int(attrs.strides[0]), int(attrs.strides[1])), padding=(pad[0], pad[1], pad[2], pad[3]))
+
+
+@dataclass(frozen=True)
+class QAdd:
+    """An int8 residual add: out = act(sat8(rne((rne(a * a_scale) + rne(b * b_scale)) * out_scale))).
+
+    The QDQ graph computes rne((a*sa + b*sb) / sy) with one rounding. The accelerator rounds each
+    scaled input into the int32 accumulator first, so the scales carry `frac_bits` fractional bits
+    (a_scale = sa/sy * 2^f, out_scale = 2^-f): the two early roundings then cost at most 2^-f LSB,
+    which changes the result only where the exact sum lies within that of a rounding boundary."""
+
+    shape: tuple[int, ...]
+    a_scale: float
+    b_scale: float
+    out_scale: float
+    frac_bits: int
+    relu: bool
+    op: str = "add"
+
+
+# mvout converts the int32 accumulator to float32, exact below 2^24: |a|, |b| <= 128 bounds the sum.
+ACC_EXACT_BITS = 24
+MAX_FRAC_BITS = 20
+
+
+def analyze_add(a_ty: Any, b_ty: Any, scales: tuple[Any, Any, Any], zeros: tuple[Any, Any, Any], out_dtype: str,
+                relu: bool) -> QAdd:
+    """The QAdd for add(dequantize(a), dequantize(b)) quantized to int8, or raise Rejected."""
+    if str(a_ty.dtype) != "int8" or str(b_ty.dtype) != "int8" or out_dtype != "int8":
+        raise Rejected("not int8 + int8 -> int8")
+    shape_a, shape_b = (tuple(int(d) for d in t.shape) for t in (a_ty, b_ty))
+    if shape_a != shape_b:
+        raise Rejected(f"broadcasting add {list(shape_a)} + {list(shape_b)} (the accelerator adds equal shapes)")
+    roles = ("input", "input", "output")
+    sa, sb, sy = (np.float32(_scalar(s, f"{what} scale")) for s, what in zip(scales, roles, strict=True))
+    for z, what in zip(zeros, roles, strict=True):
+        _zero(z, what)
+    ra, rb = float(sa / sy), float(sb / sy)
+    frac_bits = min(MAX_FRAC_BITS, int(np.floor(np.log2(2.0 ** (ACC_EXACT_BITS - 7) / (abs(ra) + abs(rb))))))
+    if frac_bits < 8:
+        raise Rejected(f"input/output scale ratios {ra:.3g}, {rb:.3g} leave under 8 fractional bits")
+    return QAdd(shape_a, float(np.float32(ra * 2.0**frac_bits)), float(np.float32(rb * 2.0**frac_bits)),
+                2.0**-frac_bits, frac_bits, relu)

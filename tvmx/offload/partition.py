@@ -14,6 +14,7 @@ from tvmx.offload.layers import QLayer, Rejected, analyze
 from tvmx.offload.layout import sink_transposes
 from tvmx.offload.patterns import fusion_patterns
 from tvmx.offload.qdq_simplify import simplify_qdq
+from tvmx.offload.resadd import AddResult, offload_residual_adds
 from tvmx.offload.rewrite import op_name, rewrite_main
 
 CANDIDATE_OPS = {"relax.matmul": ("MatMul", "Gemm"), "relax.nn.conv2d": ("Conv",)}
@@ -148,6 +149,7 @@ def partition(mod: Any, model: onnx.ModelProto, prefix: str, functions: dict[str
     fused, kernels_of = _lower_composites(fused, matcher, functions)
     fused = simplify_qdq(fused)
     fused = sink_transposes(fused)
+    fused, adds = offload_residual_adds(fused, functions["add"]) if "add" in functions else (fused, [])
     report = OffloadReport(prefix, layout_transforms=_count_transposes(fused["main"]))
     onnx_nodes = _onnx_candidates(model)
     for index, core in enumerate(candidates):
@@ -162,8 +164,27 @@ def partition(mod: Any, model: onnx.ModelProto, prefix: str, functions: dict[str
         else:
             reason = matcher.reasons.get(core) or _no_match_reason(core)
             report.entries.append(ReportEntry(label, op_type, "cpu", reason))
+    report.entries += _residual_entries(model, adds, "add" in functions)
     report.entries += _not_yet_offloaded(model)
     return fused, report
+
+
+def _residual_entries(model: onnx.ModelProto, adds: list[AddResult], declared: bool) -> list[ReportEntry]:
+    """ONNX Adds of two computed tensors, paired in graph order with the Relax adds of two tensors."""
+    constants = {t.name for t in model.graph.initializer}
+    nodes = [(node.name or f"Add#{i}") for i, node in enumerate(model.graph.node)
+             if node.op_type == "Add" and sum(name not in constants for name in node.input) == 2]
+    if len(nodes) != len(adds):  # the importer decomposed something into adds: number them instead
+        nodes = [f"add#{i}" for i in range(len(adds))]
+    entries = []
+    for label, result in zip(nodes, adds, strict=True):
+        if result.kernel:
+            entries.append(ReportEntry(label, "Add", "accelerator", "int8 residual add" + (" + relu" if result.relu
+                                                                                             else ""), result.kernel))
+        else:
+            reason = result.reason if declared else "the target declares no add intrinsic"
+            entries.append(ReportEntry(label, "Add", "cpu", reason))
+    return entries
 
 
 # Candidates the issue names for which tvmx has no accelerator kernel yet: listed, so the report
@@ -171,22 +192,16 @@ def partition(mod: Any, model: onnx.ModelProto, prefix: str, functions: dict[str
 NOT_YET = {
     "MaxPool": "pooling in mvout is not modelled by the Spike extension yet; runs on the CPU, on int8 when its "
                "scales match",
-    "Add": "residual add: the accelerator would round each scaled input before adding (double rounding), "
-           "not bit-exact with the QDQ graph; runs on the CPU",
-    "Sum": "residual add: the accelerator would round each scaled input before adding (double rounding), "
-           "not bit-exact with the QDQ graph; runs on the CPU",
+    "Sum": "n-ary Sum: the importer stacks its inputs; only two-tensor Adds go to the accelerator",
 }
 
 
 def _not_yet_offloaded(model: onnx.ModelProto) -> list[ReportEntry]:
-    constants = {t.name for t in model.graph.initializer}
     entries = []
     for i, node in enumerate(model.graph.node):
-        if node.op_type not in NOT_YET:
-            continue
-        if node.op_type != "MaxPool" and sum(name not in constants for name in node.input) < 2:
-            continue  # a bias add, not a residual one
-        entries.append(ReportEntry(node.name or f"{node.op_type}#{i}", node.op_type, "cpu", NOT_YET[node.op_type]))
+        if node.op_type in NOT_YET and (node.op_type != "Sum" or len(node.input) > 2):
+            entries.append(ReportEntry(node.name or f"{node.op_type}#{i}", node.op_type, "cpu",
+                                       NOT_YET[node.op_type]))
     return entries
 
 
@@ -217,7 +232,7 @@ def _onnx_candidates(model: onnx.ModelProto) -> dict[str, list[tuple[str, str]]]
 
 def _lower_composites(mod: Any, matcher: _Matcher, functions: dict[str, str]) -> tuple[Any, dict[Any, Any]]:
     """Each composite call becomes call_tir(kernel, [x, weight, bias])."""
-    from tvm import relax, s_tir
+    from tvm import relax
 
     kernels_of: dict[Any, tuple[QLayer, str]] = {}
     by_function: dict[str, QLayer] = {}
@@ -230,15 +245,7 @@ def _lower_composites(mod: Any, matcher: _Matcher, functions: dict[str, str]) ->
     @relax.expr_functor.mutator
     class Rewriter(relax.PyExprMutator):  # type: ignore[misc]
         def _add(self, source: kernels.KernelSource, name: str, layer: QLayer) -> Any:
-            """The layer's reference kernel, tensorized at once: later graph passes simplify unit loops
-            away, after which it would no longer match the intrinsic's description."""
-            intrin = source.register()
-            try:
-                prim = kernels.tensorize(source.kernel(), layer.op, intrin)
-            except s_tir.ScheduleError as exc:  # same call, without the intrinsic; say so in schedules.json
-                prim, intrin = source.direct(), f"none (tensorize did not match: {str(exc).splitlines()[-1][:80]})"
-            prim = prim.with_attr("global_symbol", name).with_attr("tvmx.offloaded", layer.op)
-            return self.builder_.add_func(prim.with_attr("tvmx.intrinsic", intrin), name)
+            return self.builder_.add_func(kernels.accelerator_kernel(source, name, layer.op), name)
 
         def visit_call_(self, call: Any) -> Any:
             call = super().visit_call_(call)

@@ -1,0 +1,124 @@
+"""Residual adds of two int8 tensors onto the accelerator:
+
+    quantize( add( dequantize(a), dequantize(b) ) )  [ -> quantize(relu(dequantize(.))) with the same scale ]
+
+Runs after transpose sinking, so both operands are the NHWC tensors the accelerator layers wrote;
+the add is elementwise, so the layout does not matter to it. Each match becomes a call_tir of a
+reference kernel tensorized into one call of the header's residual-add function.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from tvmx.offload import kernels
+from tvmx.offload.layers import QAdd, Rejected, analyze_add
+from tvmx.offload.rewrite import op_name, rewrite_main
+
+
+@dataclass
+class AddResult:
+    """One add of two non-constant tensors, in graph order: offloaded (kernel) or why not (reason)."""
+
+    kernel: str = ""
+    reason: str = ""
+    relu: bool = False
+
+
+@dataclass(frozen=True)
+class _Match:
+    add: QAdd
+    a: Any  # the int8 operands (variables of the original main)
+    b: Any
+    add_var: Any  # the float add it replaces, which keys its AddResult
+
+
+def _var_args(value: Any) -> list[Any]:
+    from tvm import relax
+
+    args = value.fields if isinstance(value, relax.Tuple) else getattr(value, "args", [])
+    return [a for a in args if isinstance(a, relax.Var)]
+
+
+def _same(a: Any, b: Any) -> bool:
+    return bool((a.value.numpy() == b.value.numpy()).all()) if hasattr(a, "value") and hasattr(b, "value") else False
+
+
+def _plan(main: Any) -> tuple[dict[Any, _Match], dict[Any, AddResult]]:
+    """Which quantize binding becomes which accelerator add (root var -> match), and a result for
+    every add of two tensors (add var -> result)."""
+    from tvm import relax
+
+    values = {b.var: b.value for block in main.body.blocks for b in block.bindings}
+    uses = Counter(a for v in values.values() for a in _var_args(v))
+    if isinstance(main.body.body, relax.Var):
+        uses[main.body.body] += 1
+    users: dict[Any, list[Any]] = {}
+    for var, value in values.items():
+        for a in _var_args(value):
+            users.setdefault(a, []).append(var)
+
+    def only_user(var: Any, op: str) -> Any:
+        found = users.get(var, [])
+        return found[0] if uses[var] == 1 and len(found) == 1 and op_name(values[found[0]]) == op else None
+
+    def computed(var: Any) -> bool:  # not a constant, nor a dequantized one (a bias)
+        value: Any = values.get(var)
+        return not (op_name(value) == "relax.dequantize" and not isinstance(value.args[0], relax.Var))
+
+    roots: dict[Any, _Match] = {}
+    results: dict[Any, AddResult] = {}
+    for var, value in values.items():
+        if op_name(value) != "relax.add" or len(_var_args(value)) != 2 or not all(map(computed, value.args)):
+            continue
+        results[var] = result = AddResult()
+        dqs: list[Any] = [values.get(a) for a in value.args]
+        q = only_user(var, "relax.quantize")
+        if not all(op_name(d) == "relax.dequantize" for d in dqs) or q is None:
+            result.reason = "not between dequantize and quantize (a float add)"
+            continue
+        # optional ReLU: quantize -> dequantize -> relu -> quantize, one scale throughout
+        root, relu, qv = q, False, values[q]
+        dq2 = only_user(q, "relax.dequantize")
+        r = only_user(dq2, "relax.nn.relu") if dq2 is not None else None
+        q2 = only_user(r, "relax.quantize") if r is not None else None
+        if q2 is not None and all(_same(values[dq2].args[i], qv.args[i]) and _same(values[q2].args[i], qv.args[i])
+                                  for i in (1, 2)):
+            root, relu = q2, True  # the add's own quantize is left dead
+        try:
+            add = analyze_add(dqs[0].args[0].ty, dqs[1].args[0].ty, (dqs[0].args[1], dqs[1].args[1], qv.args[1]),
+                              (dqs[0].args[2], dqs[1].args[2], qv.args[2]), str(qv.attrs.out_dtype), relu)
+        except Rejected as exc:
+            result.reason = str(exc)
+            continue
+        roots[root] = _Match(add, dqs[0].args[0], dqs[1].args[0], var)
+        result.relu = relu
+    return roots, results
+
+
+def offload_residual_adds(mod: Any, function: str) -> tuple[Any, list[AddResult]]:
+    """The module with matched adds as accelerator calls, and one result per two-tensor add."""
+    from tvm import relax
+
+    roots, results = _plan(mod["main"])
+
+    @relax.expr_functor.mutator
+    class Rewriter(relax.PyExprMutator):  # type: ignore[misc]
+        def visit_var_binding_(self, binding: Any) -> None:
+            match = roots.get(binding.var)
+            if match is None:
+                super().visit_var_binding_(binding)
+                return
+            name = f"accel_add_{sum(bool(r.kernel) for r in results.values())}"
+            results[match.add_var].kernel = name
+            gv = self.builder_.add_func(kernels.accelerator_kernel(kernels.add_source(match.add, function), name,
+                                                                   "add"), name)
+            a, b = self.visit_expr(match.a), self.visit_expr(match.b)
+            call = relax.call_tir(gv, [a, b], relax.TensorType(match.add.shape, "int8"))
+            emit = self.builder_.emit if isinstance(binding.var, relax.DataflowVar) else self.builder_.emit_output
+            self.set_var_remap(binding.var, emit(call))
+
+    return rewrite_main(Rewriter(mod), mod), list(results.values())
+
