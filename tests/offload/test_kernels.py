@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tvmx.offload import kernels
-from tvmx.offload.layers import QAdd, QLayer, Rejected, analyze_add
+from tvmx.offload.layers import Pool, QAdd, QLayer, Rejected, analyze_add, pack_groups
 
 CONVS = [  # (H, W, C_in, C_out, k, stride, pad)
     (16, 16, 3, 16, 3, 1, 1), (16, 16, 16, 8, 1, 1, 0), (17, 17, 8, 8, 3, 2, 1), (32, 32, 3, 16, 3, 2, 1),
@@ -20,17 +20,54 @@ def _out(size: int, k: int, s: int, p: int) -> int:
     return (size + 2 * p - k) // s + 1
 
 
+def _conv_layer(h: int, w: int, cin: int, cout: int, k: int, s: int, p: int, relu: bool, groups: int = 1,
+                pool: Pool | None = None, dim: int = 16) -> QLayer:
+    weight = pack_groups(np.zeros((cout, cin // groups, k, k), np.int8), groups, dim)
+    return QLayer("conv2d", (1, cin, h, w), (1, cout, _out(h, k, s, p), _out(w, k, s, p)), weight,
+                  np.zeros(cout, np.int32), 0.0123, relu, (s, s), (p, p, p, p), groups, pool)
+
+
+def _tensorized(layer: QLayer) -> str:
+    source = kernels.conv2d_source(layer, "tiled_conv_grouped_auto")
+    text: str = kernels.tensorize(source.kernel(), "conv2d", source.register()).script()
+    assert 'T.call_extern("int32", "tvmx_tiled_conv_grouped_auto"' in text
+    assert "T.if_then_else" not in text and "for ky" not in text  # the loop nest is gone
+    return text
+
+
 @pytest.mark.parametrize(("h", "w", "cin", "cout", "k", "s", "p"), CONVS)
 @pytest.mark.parametrize("relu", [False, True])
 def test_conv_kernels_tensorize(h: int, w: int, cin: int, cout: int, k: int, s: int, p: int, relu: bool) -> None:
-    oh, ow = _out(h, k, s, p), _out(w, k, s, p)
-    layer = QLayer("conv2d", (1, cin, h, w), (1, cout, oh, ow), np.zeros((k, k, cin, cout), np.int8),
-                   np.zeros(cout, np.int32), 0.0123, relu, (s, s), (p, p, p, p))
-    source = kernels.conv2d_source(layer, "tiled_conv_auto", (1, h, w, cin), (1, oh, ow, cout))
-    prim = kernels.tensorize(source.kernel(), "conv2d", source.register())
-    text = prim.script()
-    assert 'T.call_extern("int32", "tvmx_tiled_conv_auto"' in text
-    assert "T.if_then_else" not in text and "for ky" not in text  # the loop nest is gone
+    _tensorized(_conv_layer(h, w, cin, cout, k, s, p, relu))
+
+
+@pytest.mark.parametrize(("c", "groups", "dim", "blocks"), [(16, 16, 16, 1), (32, 32, 16, 2), (32, 4, 16, 2),
+                                                            (32, 32, 8, 4), (6, 3, 16, 1), (24, 2, 8, 2)])
+def test_grouped_convs_pack_into_dense_blocks(c: int, groups: int, dim: int, blocks: int) -> None:
+    layer = _conv_layer(9, 9, c, c, 3, 1, 1, True, groups=groups, dim=dim)
+    assert layer.weight.shape[0] == blocks
+    text = _tensorized(layer)
+    assert f"T.int64({blocks}), T.int64({c // blocks}), T.int64({c // blocks})" in text
+
+
+def test_packed_weights_are_block_diagonal() -> None:
+    rng = np.random.default_rng(0)
+    w = rng.integers(-128, 128, (8, 1, 3, 3)).astype(np.int8)  # depthwise, 8 channels
+    packed = pack_groups(w, 8, 4)  # 2 blocks of 4 groups
+    assert packed.shape == (2, 3, 3, 4, 4)
+    for ch in range(8):
+        blk, p = divmod(ch, 4)
+        assert np.array_equal(packed[blk, :, :, p, p], w[ch, 0])
+        assert not np.delete(packed[blk, :, :, :, p], p, axis=-1).any()  # nothing from the other groups
+
+
+@pytest.mark.parametrize(("h", "k", "s", "p", "pool"), [(32, 3, 1, 1, Pool(2, 2, 0)), (15, 3, 1, 1, Pool(3, 2, 1)),
+                                                        (16, 3, 2, 1, Pool(3, 2, 1)), (8, 1, 1, 0, Pool(2, 1, 0))])
+def test_pooled_convs_tensorize(h: int, k: int, s: int, p: int, pool: Pool) -> None:
+    layer = _conv_layer(h, h, 8, 16, k, s, p, True, pool=pool)
+    text = _tensorized(layer)
+    assert f"T.int64({pool.size}), T.int64({pool.stride}), T.int64({pool.pad})" in text
+    assert layer.final_shape[2] == pool.out(layer.out_shape[2])
 
 
 @pytest.mark.parametrize(("m", "k", "n"), [(1, 64, 128), (1, 96, 10), (33, 40, 24), (16, 1, 16)])

@@ -12,14 +12,14 @@ from tvmx.offload.partition import partition
 from tvmx.quantize import quantize_model
 from tvmx.target import load_target
 
-FUNCTIONS = {"matmul": "tiled_matmul_auto", "conv2d": "tiled_conv_auto", "add": "tiled_resadd_auto"}
+FUNCTIONS = {"matmul": "tiled_matmul_auto", "conv2d": "tiled_conv_grouped_auto", "add": "tiled_resadd_auto"}
 
 
 def _partition(path: Path) -> tuple[object, object]:
     from tvm.relax.frontend.onnx import from_onnx
 
     model = onnx.load(str(path))
-    return partition(from_onnx(model, keep_params_in_input=False), model, "gemmini", FUNCTIONS)
+    return partition(from_onnx(model, keep_params_in_input=False), model, "gemmini", FUNCTIONS, 16)
 
 
 @pytest.fixture(scope="module")
@@ -49,12 +49,14 @@ def test_every_mlp_layer_is_offloaded_with_fused_relu(quantized: dict[str, Path]
     assert "R.nn.relu" not in text and "R.matmul" not in text  # fused into the accelerator calls
 
 
-def test_depthwise_and_grouped_convs_stay_on_cpu_with_reasons(quantized: dict[str, Path]) -> None:
+def test_depthwise_and_grouped_convs_are_offloaded(quantized: dict[str, Path]) -> None:
     _, report = _partition(quantized["dwsep"])
-    reasons = {e.reason for e in report.entries if e.where == "cpu"}  # type: ignore[attr-defined]
-    assert any(r.startswith("depthwise conv") for r in reasons)
-    assert any(r.startswith("grouped (groups=4) conv") for r in reasons)
-    assert report.offloaded >= 3  # type: ignore[attr-defined]
+    convs = [e for e in report.entries if e.op_type == "Conv"]  # type: ignore[attr-defined]
+    assert all(e.where == "accelerator" for e in convs), [(e.node, e.reason) for e in convs]
+    kinds = [e.reason.split(" + ")[0] for e in convs]
+    assert kinds.count("int8 depthwise conv2d") == 3 and kinds.count("int8 grouped conv2d (groups=4)") == 1
+    (add,) = [e for e in report.entries if e.op_type == "Add"]  # type: ignore[attr-defined]
+    assert add.where == "accelerator"
 
 
 def test_float_model_offloads_nothing(quantized: dict[str, Path]) -> None:
@@ -69,7 +71,7 @@ def test_per_channel_weights_are_refused_with_a_reason(quantized: dict[str, Path
     assert all("per-channel weight" in e.reason for e in report.entries)  # type: ignore[attr-defined]
 
 
-def test_layout_transforms_cancel_and_pools_run_on_int8(quantized: dict[str, Path]) -> None:
+def test_layout_transforms_cancel(quantized: dict[str, Path]) -> None:
     mod, report = _partition(quantized["cnn"])
     text = mod["main"].script()  # type: ignore[index]
     convs = text.count("R.call_tir(accel_conv2d_")
@@ -77,8 +79,6 @@ def test_layout_transforms_cancel_and_pools_run_on_int8(quantized: dict[str, Pat
     # without sinking, every offloaded conv has two transposes around it
     assert report.layout_transforms == text.count("R.permute_dims(")  # type: ignore[attr-defined]
     assert report.layout_transforms < 2 * convs  # type: ignore[attr-defined]
-    pool = next(line for line in text.splitlines() if "R.nn.max_pool2d(" in line)
-    assert 'dtype="int8"' in pool and 'layout="NHWC"' in pool  # no float round trip, no transposes
 
 
 def test_residual_add_with_relu_goes_to_the_accelerator(quantized: dict[str, Path]) -> None:
@@ -92,3 +92,13 @@ def test_residual_add_with_relu_goes_to_the_accelerator(quantized: dict[str, Pat
     assert "R.add(" not in text and "R.nn.relu(" not in text
     (sum_entry,) = [e for e in report.entries if e.op_type == "Sum"]  # type: ignore[attr-defined]
     assert sum_entry.where == "cpu" and "n-ary Sum" in sum_entry.reason
+
+
+def test_maxpool_after_a_conv_is_fused_into_its_mvout(quantized: dict[str, Path]) -> None:
+    mod, report = _partition(quantized["cnn"])
+    entries = report.entries  # type: ignore[attr-defined]
+    (pool,) = [e for e in entries if e.op_type == "MaxPool"]
+    conv = next(e for e in entries if e.kernel == pool.kernel and e.op_type == "Conv")
+    assert pool.where == "accelerator" and conv.reason.endswith("+ maxpool 2x2/2")
+    text = mod["main"].script()  # type: ignore[index]
+    assert "max_pool2d" not in text

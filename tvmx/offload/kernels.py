@@ -126,42 +126,82 @@ def matmul_source(layer: QLayer, function: str) -> KernelSource:
     return KernelSource(params, f"x[0:{m}, 0:{k}], w[0:{k}, 0:{n}], bias[0:{n}]", loops, call)
 
 
-def conv2d_source(layer: QLayer, function: str, x_nhwc: tuple[int, ...], out_nhwc: tuple[int, ...]) -> KernelSource:
-    """NHWC int8 in and out, HWIO weights; padding reads zeros (zero point 0)."""
-    batch, h, w, cin = x_nhwc
-    _, oh, ow, cout = out_nhwc
-    kh, kw = layer.weight.shape[:2]
+def _lin(outer: str, extent: int, inner: str) -> str:
+    """outer * extent + inner, without the terms TVMScript would simplify away on one side only."""
+    if outer == "0":
+        return inner
+    return f"{outer} * {extent}" if inner == "0" else f"{outer} * {extent} + {inner}"
+
+
+def _bounds(index: str, low: int, high: int, extent: int) -> list[str]:
+    """The checks 0 <= index < extent that can fail for index values in [low, high]. Only those:
+    TVMScript drops provably true ones from the description but not from the blockized kernel,
+    which would then not match."""
+    return ([f"0 <= {index}"] if low < 0 else []) + ([f"{index} < {extent}"] if high >= extent else [])
+
+
+def conv2d_source(layer: QLayer, function: str) -> KernelSource:
+    """NHWC int8 in and out; padding reads zeros (zero point 0). The weights are S blocks [KH, KW,
+    cin, cout] (packed groups, see layers.pack_groups): block g reads input channels g*cin.. and
+    writes output channels g*cout... With a fused max pool, each output element is the max over its
+    window of requantized conv outputs; window positions outside the conv output are skipped."""
+    batch, _, h, w = layer.x_shape
+    _, c_out, oh, ow = layer.out_shape
+    _, _, ph, pw = layer.final_shape
+    blocks, kh, kw, cin, cout = layer.weight.shape
     s, p = layer.strides[0], layer.padding[0]
-    head, ix = _grid("accel_conv2d", [("b", batch), ("oy", oh), ("ox", ow), ("oc", cout)])
-    vn, vy, vx, vc = ix["b"], ix["oy"], ix["ox"], ix["oc"]
-    at = f"{vn}, {vy}, {vx}, {vc}"
-    # unit kernel axes get no loop (same reason as _grid); padding 0 needs no bounds check
+    pool = layer.pool
+    head, ix = _grid("accel_conv2d", [("b", batch), ("oy", ph), ("ox", pw), ("g", blocks), ("oc", cout)])
+    vn, vy, vx, vg, vc = ix["b"], ix["oy"], ix["ox"], ix["g"], ix["oc"]
+    at = f"{vn}, {vy}, {vx}, {_lin(vg, cout, vc)}"
+    # unit axes get no loop (same reason as _grid)
     red = [(name, extent) for name, extent in (("ky", kh), ("kx", kw), ("c", cin)) if extent > 1] or [("c", cin)]
     kv = {name: name if (name, extent) in red else "0" for name, extent in (("ky", kh), ("kx", kw), ("c", cin))}
-    iy, jx = f"{vy} * {s} + {kv['ky']} - {p}", f"{vx} * {s} + {kv['kx']} - {p}"
-    product = (f'T.Cast("int32", x[{vn}, {iy}, {jx}, {kv["c"]}]) * '
-               f'T.Cast("int32", w[{kv["ky"]}, {kv["kx"]}, {kv["c"]}, {vc}])')
-    # Only the bounds that can fail: TVMScript drops provably true ones from the description but not
-    # from the blockized kernel, which would then not match. A select, not an if: the tensorize
-    # comparator has no rule for IfThenElse statements.
-    checks = [f"0 <= {iy}", f"0 <= {jx}"] if p else []
-    checks += [f"{iy} < {h}"] if (oh - 1) * s + kh - 1 - p >= h else []
-    checks += [f"{jx} < {w}"] if (ow - 1) * s + kw - 1 - p >= w else []
+    ind = "                "
+    if pool is None:
+        cy, cx, cy_range, cx_range = vy, vx, (0, oh - 1), (0, ow - 1)
+    else:
+        k, ps, pp = pool.size, pool.stride, pool.pad
+        win = "wy, wx" if k > 1 else ""
+        wy, wx = ("wy", "wx") if k > 1 else ("0", "0")
+        cy, cx = f"({vy} * {ps} + {wy} - {pp})", f"({vx} * {ps} + {wx} - {pp})"
+        cy_range, cx_range = (-pp, (ph - 1) * ps + k - 1 - pp), (-pp, (pw - 1) * ps + k - 1 - pp)
+    iy, jx = f"{cy} * {s} + {kv['ky']} - {p}", f"{cx} * {s} + {kv['kx']} - {p}"
+    product = (f'T.Cast("int32", x[{vn}, {iy}, {jx}, {_lin(vg, cin, kv["c"])}]) * '
+               f'T.Cast("int32", w[{vg}, {kv["ky"]}, {kv["kx"]}, {kv["c"]}, {vc}])')
+    # A select, not an if: the tensorize comparator has no rule for IfThenElse statements.
+    checks = (_bounds(iy, cy_range[0] * s - p, cy_range[1] * s + kh - 1 - p, h)
+              + _bounds(jx, cx_range[0] * s - p, cx_range[1] * s + kw - 1 - p, w))
     if checks:
         product = f"T.if_then_else({' and '.join(checks)}, {product}, 0)"
+    x_channels = f"{_lin(vg, cin, '0')}:{_lin(vg, cin, '0')} + {cin}" if vg != "0" else f"0:{cin}"
+    reduce = (f"acc[{at}] = bias[{_lin(vg, cout, vc)}]\n"
+              f"for {', '.join(n for n, _ in red)} in T.grid({', '.join(str(e) for _, e in red)}):\n"
+              f"    acc[{at}] = acc[{at}] + {product}\n")
+    requant = _requant(f"acc[{at}]", layer.acc_scale, layer.relu)
+    if pool is None:
+        body = reduce + f"out[{at}] = {requant}\n"
+    else:
+        valid = _bounds(cy, *cy_range, oh) + _bounds(cx, *cx_range, ow)
+        value = f"T.if_then_else({' and '.join(valid)}, {requant}, T.int8(-128))" if valid else requant
+        inner = reduce + f"out[{at}] = T.max(out[{at}], {value})\n"
+        if win:
+            inner = f"for {win} in T.grid({k}, {k}):\n" + "".join(f"    {line}\n" for line in inner.splitlines())
+        body = f"out[{at}] = T.int8(-128)\n" + inner
     loops = (head +
-             f"                T.reads(x[{vn}, 0:{h}, 0:{w}, 0:{cin}], w[0:{kh}, 0:{kw}, 0:{cin}, {vc}], bias[{vc}])\n"
-             f"                T.writes(out[{at}], acc[{at}])\n"
-             f"                acc[{at}] = bias[{vc}]\n"
-             f"                for {', '.join(n for n, _ in red)} in T.grid({', '.join(str(e) for _, e in red)}):\n"
-             f"                    acc[{at}] = acc[{at}] + {product}\n"
-             f"                out[{at}] = {_requant(f'acc[{at}]', layer.acc_scale, layer.relu)}\n")
-    scalars = ", ".join(f"T.int64({v})" for v in (batch, h, w, cin, cout, oh, ow, s, p, kh, kw))
+             f"{ind}T.reads(x[{vn}, 0:{h}, 0:{w}, {x_channels}], w[{vg}, 0:{kh}, 0:{kw}, 0:{cin}, {vc}], "
+             f"bias[{_lin(vg, cout, vc)}])\n"
+             f"{ind}T.writes(out[{at}], acc[{at}])\n"
+             + "".join(f"{ind}{line}\n" for line in body.splitlines()))
+    sizes = (batch, h, w, blocks, cin, cout, oh, ow, s, p, kh, kw,
+             *((pool.size, pool.stride, pool.pad) if pool else (0, 0, 0)))
+    scalars = ", ".join(f"T.int64({v})" for v in sizes)
     call = (f'T.call_extern("int32", "{wrapper_name(function)}", {scalars}, T.float32({layer.acc_scale!r}), '
             f'{ACT[layer.relu]}, x.access_ptr("r"), w.access_ptr("r"), bias.access_ptr("r"), out.access_ptr("w"))')
-    params = [("x", x_nhwc, "int8"), ("w", tuple(layer.weight.shape), "int8"), ("bias", (cout,), "int32"),
-              ("out", out_nhwc, "int8")]
-    reads = f"x[0:{batch}, 0:{h}, 0:{w}, 0:{cin}], w[0:{kh}, 0:{kw}, 0:{cin}, 0:{cout}], bias[0:{cout}]"
+    params = [("x", (batch, h, w, blocks * cin), "int8"), ("w", tuple(layer.weight.shape), "int8"),
+              ("bias", (c_out,), "int32"), ("out", (batch, ph, pw, c_out), "int8")]
+    reads = (f"x[0:{batch}, 0:{h}, 0:{w}, 0:{blocks * cin}], w[0:{blocks}, 0:{kh}, 0:{kw}, 0:{cin}, 0:{cout}], "
+             f"bias[0:{c_out}]")
     return KernelSource(params, reads, loops, call)
 
 
@@ -238,16 +278,17 @@ def glue_c(header: str, functions: dict[str, str]) -> str:
     if "conv2d" in functions:
         fn = functions["conv2d"]
         lines += [
-            f"int32_t {wrapper_name(fn)}(int64_t batch, int64_t in_h, int64_t in_w, int64_t in_c, int64_t out_c,",
-            "                         int64_t out_h, int64_t out_w, int64_t stride, int64_t pad, int64_t kh,",
-            "                         int64_t kw,",
-            "                         float acc_scale, int32_t act, void *input, void *weights, void *bias,",
-            "                         void *output) {",
+            f"int32_t {wrapper_name(fn)}(int64_t batch, int64_t in_h, int64_t in_w, int64_t groups, int64_t in_c,",
+            "                         int64_t out_c, int64_t out_h, int64_t out_w, int64_t stride, int64_t pad,",
+            "                         int64_t kh, int64_t kw, int64_t pool_size, int64_t pool_stride,",
+            "                         int64_t pool_pad, float acc_scale, int32_t act, void *input, void *weights,",
+            "                         void *bias, void *output) {",
             "  PROFILE_BEGIN;",
-            "  /* implicit GEMM: the accelerator reads the NHWC input itself, no im2col scratch (col = NULL) */",
-            f"  {fn}((size_t)batch, (size_t)in_h, (size_t)in_w, (size_t)in_c, (size_t)out_c, (size_t)out_h,",
-            "      (size_t)out_w, (size_t)stride, (size_t)pad, (size_t)kh, (size_t)kw, input, weights, bias, output,",
-            "      NULL, acc_scale, act);",
+            "  /* implicit GEMM: the accelerator reads the NHWC input itself, no im2col */",
+            f"  {fn}((size_t)batch, (size_t)in_h, (size_t)in_w, (size_t)groups, (size_t)in_c, (size_t)out_c,",
+            "      (size_t)out_h, (size_t)out_w, (size_t)stride, (size_t)pad, (size_t)kh, (size_t)kw,",
+            "      (size_t)pool_size, (size_t)pool_stride, (size_t)pool_pad, input, weights, bias, output, acc_scale,",
+            "      act);",
             "  PROFILE_END;",
             "  return 0;", "}", ""]
     if "add" in functions:

@@ -9,26 +9,51 @@ import numpy as np
 
 
 @dataclass(frozen=True)
+class Pool:
+    """Max pooling fused into the accelerator's mvout: square window, one stride, one pad (floor mode)."""
+
+    size: int
+    stride: int
+    pad: int
+
+    def out(self, extent: int) -> int:
+        return (extent + 2 * self.pad - self.size) // self.stride + 1
+
+
+@dataclass(frozen=True)
 class QLayer:
-    """An int8 layer: out = act(sat8(round_half_even((x · w + bias) * acc_scale)))."""
+    """An int8 layer: out = [maxpool] act(sat8(round_half_even((x · w + bias) * acc_scale)))."""
 
     op: str  # "matmul" | "conv2d"
-    x_shape: tuple[int, ...]
-    out_shape: tuple[int, ...]
-    weight: np.ndarray = field(repr=False)  # int8; matmul [K, N], conv2d [KH, KW, C_in, C_out]
+    x_shape: tuple[int, ...]  # NCHW for conv2d
+    out_shape: tuple[int, ...]  # of the matmul or conv (NCHW), before a fused pool
+    # int8; matmul [K, N]; conv2d [S, KH, KW, C_in/S, C_out/S]: S blocks of packed groups, each block
+    # diagonal (zero weights between the groups packed into it), so each block is one dense conv
+    weight: np.ndarray = field(repr=False)
     bias: np.ndarray | None = field(repr=False)  # int32 [N]
     acc_scale: float  # float32: x_scale * w_scale / y_scale, as onnxruntime computes it
     relu: bool
     strides: tuple[int, int] = (1, 1)
     padding: tuple[int, int, int, int] = (0, 0, 0, 0)  # top, left, bottom, right
+    groups: int = 1  # the model's conv groups (S = weight.shape[0] of them after packing)
+    pool: Pool | None = None
 
     @property
     def macs(self) -> int:
+        """Multiply-accumulates of the layer itself (not of the zeros that packing adds)."""
         if self.op == "matmul":
             k, n = self.weight.shape
             return int(np.prod(self.x_shape[:-1])) * int(k) * int(n)
-        kh, kw, cin, _ = self.weight.shape
-        return int(np.prod(self.out_shape)) * int(kh * kw * cin)
+        _, kh, kw, _, _ = self.weight.shape
+        return int(np.prod(self.out_shape)) * int(kh * kw * self.x_shape[1] // self.groups)
+
+    @property
+    def final_shape(self) -> tuple[int, ...]:
+        """The shape the layer writes: after the fused pool, if any (NCHW for conv2d)."""
+        if self.pool is None:
+            return self.out_shape
+        n, c, h, w = self.out_shape
+        return (n, c, self.pool.out(h), self.pool.out(w))
 
 
 class Rejected(Exception):
@@ -47,8 +72,8 @@ def _zero(const: Any, what: str) -> None:
         raise Rejected(f"non-zero {what} zero point (the accelerator's int8 path is symmetric)")
 
 
-def analyze(ann: dict[str, Any], op: str, relu: bool, transposed: bool = False) -> QLayer:
-    """Build the QLayer for one match, or raise Rejected."""
+def analyze(ann: dict[str, Any], op: str, relu: bool, dim: int, transposed: bool = False) -> QLayer:
+    """Build the QLayer for one match, or raise Rejected. `dim` is the array's width (group packing)."""
     dq_x, dq_w, q = ann["dq_x"], ann["dq_w"], ann["q"]
     x, w, core = ann["x"], ann["w"], ann["core"]
     if str(x.ty.dtype) != "int8" or str(w.value.numpy().dtype) != "int8":
@@ -59,7 +84,7 @@ def analyze(ann: dict[str, Any], op: str, relu: bool, transposed: bool = False) 
     if str(q.attrs.out_dtype) != "int8":
         raise Rejected(f"output quantized to {q.attrs.out_dtype}, not int8")
     if relu:
-        outer = ann["root"]
+        outer = ann["act_q"]
         if _scalar(outer.args[1], "output") != sy:
             raise Rejected("ReLU requantizes to another scale")
         _zero(outer.args[2], "output")
@@ -82,22 +107,54 @@ def analyze(ann: dict[str, Any], op: str, relu: bool, transposed: bool = False) 
         weight = np.ascontiguousarray(weight.T if transposed else weight)
         return QLayer("matmul", x_shape, out_shape, weight, bias, acc_scale, relu)
     attrs = core.attrs
-    if int(attrs.groups) != 1:
-        kind = "depthwise" if int(attrs.groups) == x_shape[1] else f"grouped (groups={int(attrs.groups)})"
-        raise Rejected(f"{kind} conv: the tiled conv helper needs groups=1")
     if any(int(d) != 1 for d in attrs.dilation):
         raise Rejected("dilated conv")
     if str(attrs.data_layout) != "NCHW" or str(attrs.kernel_layout) != "OIHW":
         raise Rejected(f"conv layout {attrs.data_layout}/{attrs.kernel_layout}")
-    if bias is not None:
-        bias = bias.reshape(-1)
-    # OIHW -> HWIO: the im2col column order (ky, kx, c_in) times C_out
-    weight = np.ascontiguousarray(weight.transpose(2, 3, 1, 0))
     pad = tuple(int(p) for p in attrs.padding)
     if len(set(pad)) != 1 or int(attrs.strides[0]) != int(attrs.strides[1]):
         raise Rejected(f"asymmetric pads {list(pad)} or strides (the tiled conv helper takes one of each)")
-    return QLayer("conv2d", x_shape, out_shape, weight, bias, acc_scale, relu,
-                  strides=(int(attrs.strides[0]), int(attrs.strides[1])), padding=(pad[0], pad[1], pad[2], pad[3]))
+    groups = int(attrs.groups)
+    return QLayer("conv2d", x_shape, out_shape, pack_groups(weight, groups, dim),
+                  None if bias is None else bias.reshape(-1), acc_scale, relu,
+                  strides=(int(attrs.strides[0]), int(attrs.strides[1])), padding=(pad[0], pad[1], pad[2], pad[3]),
+                  groups=groups)
+
+
+def pack_groups(weight: np.ndarray, groups: int, dim: int) -> np.ndarray:
+    """OIHW weights of a conv with `groups` groups -> [S, KH, KW, C_in/S, C_out/S].
+
+    A group of a depthwise conv has one input channel: alone it would fill 1/dim of the array's
+    rows and columns. So P consecutive groups (P * group width <= dim) are packed into one dense
+    conv whose weights are block diagonal; the accelerator runs S = groups / P such convs on
+    channel slices. A dense conv (groups = 1) is S = 1: its weights in HWIO order."""
+    cout, cin_g, kh, kw = weight.shape
+    cout_g = cout // groups
+    pack = max([p for p in range(1, groups + 1) if groups % p == 0 and p * max(cin_g, cout_g) <= dim] or [1])
+    blocks = groups // pack
+    out = np.zeros((blocks, kh, kw, pack * cin_g, pack * cout_g), np.int8)
+    hwio = weight.transpose(2, 3, 1, 0)  # [KH, KW, cin_g, C_out]
+    for g in range(groups):
+        s, p = divmod(g, pack)
+        out[s, :, :, p * cin_g:(p + 1) * cin_g, p * cout_g:(p + 1) * cout_g] = hwio[..., g * cout_g:(g + 1) * cout_g]
+    return out
+
+
+def analyze_pool(pool: Any, conv_q: Any, pool_q: Any) -> Pool:
+    """The Pool of quantize(max_pool2d(dequantize(conv output))), or raise Rejected: it must be the
+    conv's own int8 values that are pooled (one scale, zero point 0)."""
+    a = pool.attrs
+    size, strides, pads = [int(v) for v in a.pool_size], [int(v) for v in a.strides], [int(v) for v in a.padding]
+    if str(a.layout) != "NCHW" or any(int(d) != 1 for d in a.dilation) or bool(a.ceil_mode):
+        raise Rejected("MaxPool with dilation, ceil_mode or a non-NCHW layout")
+    if len(set(size)) != 1 or len(set(strides)) != 1 or len(set(pads)) != 1:
+        raise Rejected(f"MaxPool window {size}, strides {strides}, pads {pads}: mvout pools square windows")
+    if pads[0] >= size[0]:
+        raise Rejected("MaxPool padding as wide as its window")
+    if _scalar(pool_q.args[1], "output") != _scalar(conv_q.args[1], "output"):
+        raise Rejected("MaxPool requantizes to another scale")
+    _zero(pool_q.args[2], "output")
+    return Pool(size[0], strides[0], pads[0])
 
 
 @dataclass(frozen=True)

@@ -3,21 +3,21 @@ kernel that drives the accelerator, and say which ONNX node went where, and why.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import onnx
 
 from tvmx.offload import kernels
-from tvmx.offload.layers import QLayer, Rejected, analyze
+from tvmx.offload.layers import QLayer, Rejected, analyze, analyze_pool
 from tvmx.offload.layout import sink_transposes
 from tvmx.offload.patterns import fusion_patterns
-from tvmx.offload.qdq_simplify import simplify_qdq
+from tvmx.offload.qdq_simplify import clip_to_relu, simplify_qdq
 from tvmx.offload.resadd import AddResult, offload_residual_adds
 from tvmx.offload.rewrite import op_name, rewrite_main
 
-CANDIDATE_OPS = {"relax.matmul": ("MatMul", "Gemm"), "relax.nn.conv2d": ("Conv",)}
+CANDIDATE_OPS = {"relax.matmul": ("MatMul", "Gemm"), "relax.nn.conv2d": ("Conv",), "relax.nn.max_pool2d": ("MaxPool",)}
 
 
 @dataclass
@@ -56,11 +56,13 @@ class OffloadReport:
 class _Matcher:
     """Pattern checks that remember, per candidate op, the layer or the reason it was rejected."""
 
-    def __init__(self) -> None:
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
         self.layers: dict[Any, QLayer] = {}
         self.reasons: dict[Any, str] = {}
         self.ordered: list[QLayer] = []
         self.core_of: dict[int, Any] = {}
+        self.pooled: dict[Any, Any] = {}  # max_pool2d call -> the conv whose mvout pools it
 
     def attrs(self, annotated: Any) -> dict[str, str]:
         """Tag the composite function with the index of its layer."""
@@ -82,10 +84,18 @@ class _Matcher:
         rhs = dict(ctx.matched_bindings).get(core.args[1]) if op == "matmul" else None
         transposed = op_name(rhs) == "relax.permute_dims"
         try:
-            self.layers[core] = analyze(ann, op, relu, transposed)
+            layer = analyze(ann, op, relu, self.dim, transposed)
         except Rejected as exc:
             self.reasons.setdefault(core, str(exc))
             return False
+        if "pool" in ann:
+            try:
+                layer = replace(layer, pool=analyze_pool(ann["pool"], ann.get("act_q", ann["q"]), ann["pool_q"]))
+            except Rejected as exc:  # the conv alone may still match a smaller pattern
+                self.reasons.setdefault(ann["pool"], str(exc))
+                return False
+            self.pooled[ann["pool"]] = core
+        self.layers[core] = layer
         return True
 
 
@@ -137,12 +147,14 @@ def _self_contained(ctx: Any) -> bool:
     return True
 
 
-def partition(mod: Any, model: onnx.ModelProto, prefix: str, functions: dict[str, str]) -> tuple[Any, OffloadReport]:
-    """Returns the module with offloaded layers as call_tir to accelerator kernels, and the report."""
+def partition(mod: Any, model: onnx.ModelProto, prefix: str, functions: dict[str, str],
+              dim: int) -> tuple[Any, OffloadReport]:
+    """Returns the module with offloaded layers as call_tir to accelerator kernels, and the report.
+    `dim` is the array's width."""
     from tvm import relax
 
-    matcher = _Matcher()
-    mod = _unshare_dequantize(mod)
+    matcher = _Matcher(dim)
+    mod = _unshare_dequantize(clip_to_relu(mod))
     candidates = _candidate_ops(mod["main"])
     fused = relax.transform.FuseOpsByPattern(
         fusion_patterns(prefix, set(functions), matcher.check, matcher.attrs), bind_constants=True)(mod)
@@ -158,15 +170,29 @@ def partition(mod: Any, model: onnx.ModelProto, prefix: str, functions: dict[str
         label, op_type = node if node else (f"#{index}", relax_op)
         if core in kernels_of:
             layer, kernel = kernels_of[core]
-            report.entries.append(ReportEntry(label, op_type, "accelerator", f"int8 {layer.op}"
-                                              + (" + bias" if layer.bias is not None else "")
-                                              + (" + relu" if layer.relu else ""), kernel, layer.macs))
+            report.entries.append(ReportEntry(label, op_type, "accelerator", _describe(layer), kernel, layer.macs))
+        elif matcher.pooled.get(core) in kernels_of:
+            kernel = kernels_of[matcher.pooled[core]][1]
+            report.entries.append(ReportEntry(label, op_type, "accelerator", "int8 max pool in the conv's mvout",
+                                              kernel))
+        elif relax_op == "relax.nn.max_pool2d":
+            reason = matcher.reasons.get(core) or "not right after an offloaded conv; runs on the CPU (on int8 when " \
+                                                  "its scales match)"
+            report.entries.append(ReportEntry(label, op_type, "cpu", reason))
         else:
             reason = matcher.reasons.get(core) or _no_match_reason(core)
             report.entries.append(ReportEntry(label, op_type, "cpu", reason))
     report.entries += _residual_entries(model, adds, "add" in functions)
-    report.entries += _not_yet_offloaded(model)
+    report.entries += _nary_sums(model)
     return fused, report
+
+
+def _describe(layer: QLayer) -> str:
+    kind = layer.op
+    if layer.groups > 1:
+        kind = "depthwise conv2d" if layer.groups == layer.x_shape[1] else f"grouped conv2d (groups={layer.groups})"
+    return (f"int8 {kind}" + (" + bias" if layer.bias is not None else "") + (" + relu" if layer.relu else "")
+            + (f" + maxpool {layer.pool.size}x{layer.pool.size}/{layer.pool.stride}" if layer.pool else ""))
 
 
 def _residual_entries(model: onnx.ModelProto, adds: list[AddResult], declared: bool) -> list[ReportEntry]:
@@ -187,22 +213,11 @@ def _residual_entries(model: onnx.ModelProto, adds: list[AddResult], declared: b
     return entries
 
 
-# Candidates the issue names for which tvmx has no accelerator kernel yet: listed, so the report
-# accounts for every layer a user might expect on the array.
-NOT_YET = {
-    "MaxPool": "pooling in mvout is not modelled by the Spike extension yet; runs on the CPU, on int8 when its "
-               "scales match",
-    "Sum": "n-ary Sum: the importer stacks its inputs; only two-tensor Adds go to the accelerator",
-}
-
-
-def _not_yet_offloaded(model: onnx.ModelProto) -> list[ReportEntry]:
-    entries = []
-    for i, node in enumerate(model.graph.node):
-        if node.op_type in NOT_YET and (node.op_type != "Sum" or len(node.input) > 2):
-            entries.append(ReportEntry(node.name or f"{node.op_type}#{i}", node.op_type, "cpu",
-                                       NOT_YET[node.op_type]))
-    return entries
+def _nary_sums(model: onnx.ModelProto) -> list[ReportEntry]:
+    """Sums of more than two tensors: the importer stacks their inputs, so they stay on the CPU."""
+    return [ReportEntry(node.name or f"Sum#{i}", "Sum", "cpu", "n-ary Sum: the importer stacks its inputs; "
+                        "only two-tensor Adds go to the accelerator")
+            for i, node in enumerate(model.graph.node) if node.op_type == "Sum" and len(node.input) > 2]
 
 
 def index_in(candidates: list[Any], core: Any, relax_op: str) -> int:
@@ -253,7 +268,8 @@ def _lower_composites(mod: Any, matcher: _Matcher, functions: dict[str, str]) ->
                 layer = by_function[call.op.name_hint]
                 name = f"accel_{layer.op}_{len(kernels_of)}"
                 kernels_of[core_by_function[call.op.name_hint]] = (layer, name)
-                bias = layer.bias if layer.bias is not None else np.zeros(layer.weight.shape[-1], np.int32)
+                channels = layer.weight.shape[1] if layer.op == "matmul" else layer.out_shape[1]
+                bias = layer.bias if layer.bias is not None else np.zeros(channels, np.int32)
                 consts = [relax.const(layer.weight), relax.const(bias.astype(np.int32))]
                 if layer.op == "matmul":
                     m, n = int(np.prod(layer.x_shape[:-1])), layer.weight.shape[1]
@@ -264,10 +280,8 @@ def _lower_composites(mod: Any, matcher: _Matcher, functions: dict[str, str]) ->
                     return y if len(layer.out_shape) == 2 else relax.op.reshape(self.builder_.emit(y),
                                                                                 layer.out_shape)
                 # The graph is NCHW (ONNX); the accelerator's conv is NHWC: transposes on the CPU around it.
-                n, c, h, w = layer.x_shape
-                _, oc, oh, ow = layer.out_shape
-                source = kernels.conv2d_source(layer, functions["conv2d"], (n, h, w, c), (n, oh, ow, oc))
-                gv = self._add(source, name, layer)
+                n, oc, oh, ow = layer.final_shape
+                gv = self._add(kernels.conv2d_source(layer, functions["conv2d"]), name, layer)
                 x_nhwc = self.builder_.emit(relax.op.permute_dims(call.args[0], [0, 2, 3, 1]))
                 y = self.builder_.emit(relax.call_tir(gv, [x_nhwc, *consts], relax.TensorType((n, oh, ow, oc), "int8")))
                 return relax.op.permute_dims(y, [0, 3, 1, 2])

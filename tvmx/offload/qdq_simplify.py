@@ -64,3 +64,74 @@ def simplify_qdq(mod: Any) -> Any:
             return relax.Call(inner.op, [source], inner.attrs, inner.ty_args)
 
     return rewrite_main(Simplify(mod), mod)
+
+
+def _scalar_value(expr: Any, values: dict[Any, Any]) -> float | None:
+    """A scalar float constant, also through the importer's where(isnan(c), ±inf, c) for Clip bounds."""
+    from tvm import relax
+
+    if isinstance(expr, relax.Var):
+        expr = values.get(expr)
+    if op_name(expr) == "relax.where":
+        cond, _, other = (values.get(a, a) if isinstance(a, relax.Var) else a for a in expr.args)
+        if op_name(cond) != "relax.isnan" or not hasattr(cond.args[0], "value"):
+            return None
+        expr = other
+    if not hasattr(expr, "value") or expr.value.numpy().size != 1:
+        return None
+    return float(expr.value.numpy().reshape(()))
+
+
+def _clamp_bounds(call: Any, values: dict[Any, Any]) -> tuple[Any, float, float] | None:
+    """(x, lo, hi) if call is min(max(x, lo), hi) as the ONNX importer writes Clip (call_tir of its
+    `maximum`/`minimum` functions, named after the TOPI ops), else None."""
+    from tvm import relax
+
+    def call_tir_of(expr: Any, name: str) -> tuple[Any, Any] | None:
+        if op_name(expr) != "relax.call_tir" or not expr.args[0].name_hint.startswith(name):
+            return None
+        args = expr.args[1].fields
+        return (args[0], args[1]) if len(args) == 2 else None
+
+    outer = call_tir_of(call, "minimum")
+    if outer is None:
+        return None
+    inner_expr = values.get(outer[0]) if isinstance(outer[0], relax.Var) else None
+    inner = call_tir_of(inner_expr, "maximum")
+    if inner is None:
+        return None
+    lo, hi = _scalar_value(inner[1], values), _scalar_value(outer[1], values)
+    return None if lo is None or hi is None else (inner[0], lo, hi)
+
+
+def clip_to_relu(mod: Any) -> Any:
+    """quantize(clip(dequantize(q, s_in), lo, hi), s_out) -> quantize(relu(dequantize(q, s_in)), s_out)
+    where both give the same int8 for every one of the 256 values of q, in float32 as onnxruntime
+    computes them. A ReLU6 whose output scale is 6/127 (what the quantizer picks for it) is such
+    a clip: the accelerator's ReLU then covers it, and the layout passes can move it."""
+    from tvm import relax
+
+    main = mod["main"]
+    values = {b.var: b.value for block in main.body.blocks for b in block.bindings}
+
+    @relax.expr_functor.mutator
+    class Rewrite(relax.PyExprMutator):  # type: ignore[misc]
+        def visit_call_(self, call: Any) -> Any:
+            if op_name(call) != "relax.quantize" or not isinstance(call.args[0], relax.Var):
+                return super().visit_call_(call)
+            clamp = _clamp_bounds(values.get(call.args[0]), values)
+            dq: Any = values.get(clamp[0]) if clamp and isinstance(clamp[0], relax.Var) else None
+            if clamp is None or op_name(dq) != "relax.dequantize" or str(dq.args[0].ty.dtype) != "int8":
+                return super().visit_call_(call)
+            s_in, s_out = (_scalar_value(dq.args[1], values), _scalar_value(call.args[1], values))
+            zeros = (_scalar_value(dq.args[2], values), _scalar_value(call.args[2], values))
+            if s_in is None or s_out is None or zeros != (0.0, 0.0) or str(call.attrs.out_dtype) != "int8":
+                return super().visit_call_(call)
+            q = np.arange(-128, 128, dtype=np.float32)
+            x = np.minimum(np.maximum(q * np.float32(s_in), np.float32(clamp[1])), np.float32(clamp[2]))
+            if not np.array_equal(np.clip(np.rint(x / np.float32(s_out)), -128, 127), np.maximum(q, 0)):
+                return super().visit_call_(call)
+            relu = self.builder_.emit(relax.op.nn.relu(self.visit_expr(clamp[0])))
+            return relax.Call(call.op, [relu, *call.args[1:]], call.attrs, call.ty_args)
+
+    return rewrite_main(Rewrite(mod), mod)

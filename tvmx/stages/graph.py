@@ -60,7 +60,8 @@ def run(ctx: StageContext, model: ImportedModel) -> GraphModule:
         from tvmx.offload.partition import partition
         from tvmx.stages.import_onnx import load_onnx
 
-        mod, report = partition(mod, load_onnx(ctx.model_path), str(ctx.target.accelerator["kind"]), functions)
+        accel = ctx.target.accelerator
+        mod, report = partition(mod, load_onnx(ctx.model_path), str(accel["kind"]), functions, int(accel["dim"]))
         report_json, report_txt = out_dir / "offload.json", out_dir / "offload.txt"
         atomic_write(report_json, json.dumps(report.to_json(), indent=2) + "\n")
         atomic_write(report_txt, report.text() + "\n")

@@ -1,0 +1,37 @@
+"""Exact QDQ rewrites: a Clip that is a ReLU on int8 values becomes one; any other stays a Clip."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from tvmx.offload.qdq_simplify import clip_to_relu
+
+
+def _qdq_clip(hi: float, out_scale: float) -> onnx.ModelProto:
+    """x -> Q(s) -> DQ(s) -> Clip(0, hi) -> Q(out_scale) -> DQ -> y"""
+    inits = [numpy_helper.from_array(np.array(v, dt), n) for n, v, dt in (
+        ("s", 6 / 127, np.float32), ("so", out_scale, np.float32), ("z", 0, np.int8), ("lo", 0.0, np.float32),
+        ("hi", hi, np.float32))]
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"]),
+             helper.make_node("DequantizeLinear", ["q", "s", "z"], ["d"]),
+             helper.make_node("Clip", ["d", "lo", "hi"], ["c"]),
+             helper.make_node("QuantizeLinear", ["c", "so", "z"], ["q2"]),
+             helper.make_node("DequantizeLinear", ["q2", "so", "z"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 2, 2])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 2, 2])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
+@pytest.mark.parametrize(("hi", "out_scale", "is_relu"), [(6.0, 6 / 127, True), (100.0, 6 / 127, True),
+                                                         (1.0, 6 / 127, False), (6.0, 0.01, False)])
+def test_clip_becomes_relu_only_when_it_is_one_on_int8(hi: float, out_scale: float, is_relu: bool) -> None:
+    from tvm.relax.frontend.onnx import from_onnx
+
+    text = clip_to_relu(from_onnx(_qdq_clip(hi, out_scale), keep_params_in_input=False))["main"].script()
+    assert ("R.nn.relu(" in text) == is_relu
+    assert ("minimum" in text) != is_relu
