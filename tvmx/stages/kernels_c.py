@@ -8,7 +8,10 @@ DeclBuffer, and strip the TVM headers from the generated source.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
+
+import numpy as np
 
 PIPELINE_NAME = "tvmx_plain_c"
 
@@ -31,6 +34,14 @@ static inline float tvmx_nearbyintf(float x) {
 }
 #define nearbyintf tvmx_nearbyintf
 #endif
+
+/* A float32 constant from its bits: TVM prints float literals with 7 significant digits, which do
+   not always round back to the same float32 (a quantization scale off by one ulp moves some
+   elements by 1 LSB). exact_float_constants writes those constants through this. */
+static inline float tvmx_f32(uint32_t bits) {
+  union { uint32_t u; float f; } v = {bits};
+  return v.f;
+}
 """
 
 
@@ -62,6 +73,7 @@ def _plain_c_pipeline() -> tuple[Any, Any, Any]:
             s_tir.transform.RewriteUnsafeSelect(),
             tirx.transform.CommonSubexprElim(),
             tirx.transform.VerifyMemory(),
+            _exact_float_constants_pass(),
         ]
         return tvm.ir.transform.Sequential(passes)(mod)
 
@@ -71,6 +83,30 @@ def _plain_c_pipeline() -> tuple[Any, Any, Any]:
         return tvm.ir.transform.Sequential([tirx.transform.LowerIntrin()])
 
     return _pipeline, _finalize, cp.finalize_device_passes
+
+
+def _exact_float32(imm: Any) -> Any:
+    """A float32 constant whose printed form (7 significant digits) would not round-trip, as
+    tvmx_f32(bits); any other constant as it is."""
+    from tvm import tirx
+
+    if str(imm.ty) != "float32":
+        return imm
+    value = np.float32(imm.value)
+    if not np.isfinite(value) or np.float32(float(f"{float(value):.6e}")) == value:
+        return imm
+    return tirx.call_extern("float32", "tvmx_f32", tirx.IntImm("uint32", int(value.view(np.uint32))))
+
+
+@lru_cache(maxsize=1)
+def _exact_float_constants_pass() -> Any:
+    import tvm_ffi
+    from tvm import tirx
+
+    def rewrite(func: Any, _mod: Any, _ctx: Any) -> Any:
+        return tvm_ffi.structural_map(func, (tirx.FloatImm, _exact_float32))
+
+    return tirx.transform.prim_func_pass(rewrite, opt_level=0, name="tvmx.ExactFloatConstants")
 
 
 def _with_pointer_params(func: Any) -> Any:
