@@ -81,6 +81,32 @@ static inline uint64_t gemmini_f32_bits(float f) {
   GEMMINI_CMD(GEMMINI_FUNCT_CONFIG, 2u | ((uint64_t)((act) & 3) << 2),                                    \
               (gemmini_f32_bits(acc_scale) << 32) | (uint32_t)(dram_stride))
 
+/* config_mvout with max pooling: every following mvout pools one tile of conv outputs held in the
+   accumulator. The fields and their bits are Gemmini's config_st (pitch is tvmx's: Gemmini's
+   accumulator tile is always ocols wide).
+     rs1: [1:0] 2, [3:2] act, [5:4] pool_stride, [7:6] pool_size, [9:8] upad, [11:10] lpad,
+          [23:12] pitch: accumulator rows from one conv row of the tile to the next (0 = ocols),
+          [31:24] pool_out_dim: pooled pixels per output image row (the DRAM row pitch),
+          [39:32] porows, [47:40] pocols: pooled rows and columns written,
+          [55:48] orows, [63:56] ocols: conv rows and columns of the tile;
+     rs2: [63:32] acc_scale, [31:0] dram_stride: bytes from one output pixel to the next.
+   The mvout then takes local = the accumulator row of conv output (0, 0), cols = channels (<= DIM)
+   and rows = 0. Pooled pixel (pr, pc) is the max of act(sat8(round_half_even(acc * acc_scale)))
+   over conv rows pr * pool_stride - upad + [0, pool_size) and columns pc * pool_stride - lpad +
+   [0, pool_size) that lie inside the tile (the others are padding, ignored), written to
+   dram + (pr * pool_out_dim + pc) * dram_stride. Each window must hold at least one conv output;
+   a config that breaks this, or a pool stride of 0 with any other pooling field set, traps. */
+#define gemmini_config_st_pool(dram_stride, act, acc_scale, pool_stride, pool_size, upad, lpad, pitch, pool_out_dim, \
+                               porows, pocols, orows, ocols)                                                       \
+  GEMMINI_CMD(GEMMINI_FUNCT_CONFIG,                                                                               \
+              2u | ((uint64_t)((act) & 3) << 2) | ((uint64_t)((pool_stride) & 3) << 4) |                           \
+                  ((uint64_t)((pool_size) & 3) << 6) | ((uint64_t)((upad) & 3) << 8) |                              \
+                  ((uint64_t)((lpad) & 3) << 10) | ((uint64_t)((pitch) & 0xFFF) << 12) |                            \
+                  ((uint64_t)((pool_out_dim) & 0xFF) << 24) | ((uint64_t)((porows) & 0xFF) << 32) |                 \
+                  ((uint64_t)((pocols) & 0xFF) << 40) | ((uint64_t)((orows) & 0xFF) << 48) |                        \
+                  ((uint64_t)((ocols) & 0xFF) << 56),                                                               \
+              (gemmini_f32_bits(acc_scale) << 32) | (uint32_t)(dram_stride))
+
 /* config_norm: accepted and ignored by the model (no normalisation unit). */
 #define gemmini_config_norm() GEMMINI_CMD(GEMMINI_FUNCT_CONFIG, 3u, 0u)
 
@@ -328,23 +354,46 @@ static inline void tiled_resadd_auto(size_t n, const elem_t *A, const elem_t *B,
  * previous accumulator tile are issued one at a time between the computes of the current chunk, so
  * they run under the computes instead of stalling the CPU on a full queue.
  * Numerics are those of im2col + tiled_matmul: int8 x int8 summed in the int32 accumulator, seeded
- * with the bias by mvin3, requantized by mvout (acc_scale, round half to even, saturate, ReLU). */
+ * with the bias by mvin3, requantized by mvout (acc_scale, round half to even, saturate, ReLU).
+ *
+ * Channel slices: pixels are in_stride / out_stride elements apart in the input / output, so a conv
+ * can read and write a channel slice of wider tensors (grouped convs, concatenations); the strided
+ * mvins and mvouts take them as their DRAM strides, and channels outside the slice are untouched.
+ *
+ * Max pooling is fused into the stores, as in Gemmini: a tile's conv outputs stay in the
+ * accumulator and each pooled mvout (gemmini_config_st_pool) writes the max over every pooling
+ * window of the requantized values; max commutes with the monotone requantization and ReLU, so
+ * this equals conv -> requant -> ReLU -> maxpool. Tiles are then cut in pooled rows and columns and
+ * hold every conv output their windows read: where windows overlap (pool_size > pool_stride), the
+ * conv rows and columns shared by two tiles are computed by both. Conv outputs that no window reads
+ * (floor mode) are not computed. */
 typedef struct {
-  size_t th, tw, tj, tk; /* output rows, output columns, output-channel blocks, input-channel blocks */
+  /* rows and columns of the written output per tile (pooled ones when pooling), output-channel
+     blocks and input-channel blocks per chunk */
+  size_t th, tw, tj, tk;
 } gemmini_conv_tiling;
 
 typedef struct {
-  size_t n, oy0, oh, ox0, ow, j0, jb, k0, kb;
+  size_t n, py0, px0, j0, k0;  /* position: image, first written row and column, channel blocks */
+  size_t ph, pw, jb, kb;       /* written rows and columns, output- and input-channel blocks */
+  size_t oy0, oh, ox0, ow;     /* the conv outputs computed: first row, rows, first column, columns */
+  size_t upad, lpad;           /* pooling padding above and left of them */
   uint32_t band, wgt, acc; /* bases: band and weights in the scratchpad, tile in the accumulator */
   int load_band, load_wgt, new_tile, last_of_tile;
 } gemmini_conv_chunk;
 
 typedef struct {
-  size_t batch, in_h, in_w, in_c, out_c, out_h, out_w, s, pad, kh, kw;
+  size_t batch, in_h, in_w, in_c, in_stride, out_c, out_stride, out_h, out_w, s, pad, kh, kw;
+  /* pooling: size, stride, padding (1, 1, 0 without), and the written output's rows and columns */
+  int pool;
+  size_t psz, pst, ppad, oph, opw;
   const elem_t *input, *weights;
   const acc_t *bias;
   elem_t *output;
+  float acc_scale;
+  int act;
   gemmini_conv_tiling t;
+  size_t cth, ctw; /* conv outputs of a full tile: rows, columns */
   size_t cbk, ob, sy, sx, bh, p, cs, vt, br, wr, ar;
   unsigned nb, nw, na;
   /* residency: key of what each buffer holds, and which buffer was used last */
@@ -363,36 +412,95 @@ typedef struct {
   size_t st_j, st_y, st_x;
 } gemmini_conv_ctx;
 
+/* The shape of a conv (no buffers). Returns 0 if it is empty or its pooling cannot be fused:
+   Gemmini's pool size and stride are 1..3 and its padding is below the pool size. */
+static inline int gemmini_conv_init(gemmini_conv_ctx *c, size_t batch, size_t in_h, size_t in_w, size_t in_c,
+                                    size_t out_c, size_t out_h, size_t out_w, size_t stride, size_t pad, size_t kh,
+                                    size_t kw, size_t pool_size, size_t pool_stride, size_t pool_pad) {
+  c->batch = batch, c->in_h = in_h, c->in_w = in_w, c->in_c = in_c, c->out_c = out_c, c->out_h = out_h;
+  c->out_w = out_w, c->s = stride, c->pad = pad, c->kh = kh, c->kw = kw;
+  c->cbk = GEMMINI_CEIL_DIV(in_c, GEMMINI_DIM), c->ob = GEMMINI_CEIL_DIV(out_c, GEMMINI_DIM);
+  c->pool = pool_size != 0;
+  c->psz = c->pool ? pool_size : 1, c->pst = c->pool ? pool_stride : 1, c->ppad = c->pool ? pool_pad : 0;
+  if (batch == 0 || out_h == 0 || out_w == 0 || out_c == 0) return 0;
+  if (c->psz > 3 || c->pst == 0 || c->pst > 3 || c->ppad >= c->psz) return 0;
+  if (out_h + 2 * c->ppad < c->psz || out_w + 2 * c->ppad < c->psz) return 0;
+  c->oph = (out_h + 2 * c->ppad - c->psz) / c->pst + 1;
+  c->opw = (out_w + 2 * c->ppad - c->psz) / c->pst + 1;
+  return 1;
+}
+
+/* The conv rows (or columns; `out` of them) that written rows [p0, p0 + n) need: returns how many,
+   with the first in *first and the pooling padding before it in *pad. Without pooling, the same
+   rows. Pooling window r covers padded rows [r * stride, r * stride + size), clipped to the conv. */
+static inline size_t gemmini_conv_span(const gemmini_conv_ctx *c, size_t p0, size_t n, size_t out, size_t *first,
+                                       size_t *pad) {
+  const size_t start = p0 * c->pst, end = GEMMINI_MIN(out + c->ppad, (p0 + n - 1) * c->pst + c->psz);
+  *first = start > c->ppad ? start - c->ppad : 0;
+  *pad = start < c->ppad ? c->ppad - start : 0;
+  return end - c->ppad - *first;
+}
+
 static inline int gemmini_conv_plan(gemmini_conv_ctx *c, gemmini_conv_tiling t) {
+  if (t.th == 0 || t.tw == 0 || t.tj == 0 || t.tk == 0) return 0;
   const size_t s = c->s;
-  const size_t p = t.tw + (c->kw - 1) / s, bh = t.th + (c->kh - 1) / s;
+  const size_t th = GEMMINI_MIN(c->out_h, (t.th - 1) * c->pst + c->psz);
+  const size_t tw = GEMMINI_MIN(c->out_w, (t.tw - 1) * c->pst + c->psz);
+  const size_t p = tw + (c->kw - 1) / s, bh = th + (c->kh - 1) / s;
   const size_t sy = GEMMINI_MIN(s, c->kh), sx = GEMMINI_MIN(s, c->kw);
   const size_t cs = sy * sx * bh * p, br = t.tk * cs, wr = c->kh * c->kw * t.tk * t.tj * GEMMINI_DIM;
-  const size_t vt = (t.th - 1) * p + t.tw, ar = t.tj * vt;
-  const size_t tiles = c->batch * GEMMINI_CEIL_DIV(c->out_h, t.th) * GEMMINI_CEIL_DIV(c->out_w, t.tw);
+  const size_t vt = (th - 1) * p + tw, ar = t.tj * vt;
+  const size_t tiles = c->batch * GEMMINI_CEIL_DIV(c->oph, t.th) * GEMMINI_CEIL_DIV(c->opw, t.tw);
   const size_t jt = GEMMINI_CEIL_DIV(c->ob, t.tj), kt = GEMMINI_CEIL_DIV(c->cbk, t.tk);
   const unsigned nb = tiles * kt > 1 ? 2 : 1, nw = jt * kt > 1 ? 2 : 1, na = tiles * jt > 1 ? 2 : 1;
   if (nw * wr + nb * br > GEMMINI_SP_ROWS || na * ar > GEMMINI_ACC_ROWS || cs > 0xFFFF) return 0;
+  /* the pooling config's field widths: 8-bit tile sizes and image width (unused, so unbounded, when
+     each tile writes a single pooled row), 12-bit accumulator pitch */
+  if (c->pool && (th > 255 || tw > 255 || t.th > 255 || t.tw > 255 || p > 0xFFF || (t.th > 1 && c->opw > 255)))
+    return 0;
   c->t = t;
+  c->cth = th, c->ctw = tw;
   c->sy = sy, c->sx = sx, c->bh = bh, c->p = p, c->cs = cs, c->vt = vt, c->br = br, c->wr = wr, c->ar = ar;
   c->nb = nb, c->nw = nw, c->na = na;
   return 1;
 }
 
+/* The tiles along one axis (`total` written rows, `t` per tile, `out` conv rows) as classes of
+   equal conv extent: cnt[i] tiles of ext[i] conv rows. The three tiles at each end (cut short, or
+   clipped by pooling padding) are classed one by one, those between (all full) at once. */
+static inline unsigned gemmini_conv_classes(const gemmini_conv_ctx *c, size_t total, size_t t, size_t out,
+                                            size_t ext[7], size_t cnt[7]) {
+  const size_t nt = GEMMINI_CEIL_DIV(total, t);
+  unsigned k = 0;
+  for (size_t i = 0; i < nt;) {
+    const size_t n = i == 3 && nt > 7 ? nt - 6 : 1;
+    size_t first, pad;
+    const size_t e = gemmini_conv_span(c, i * t, GEMMINI_MIN(t, total - i * t), out, &first, &pad);
+    unsigned j = 0;
+    while (j < k && ext[j] != e) j++;
+    if (j == k) ext[k] = e, cnt[k++] = 0;
+    cnt[j] += n;
+    i += n;
+  }
+  return k;
+}
+
 /* Estimated cost (in cycles, roughly) of the tiling last set by gemmini_conv_plan: computes (each
    occupies the array DIM cycles, whatever its number of rows: short blocks of virtual pixels waste
-   it; and the CPU needs ~8 cycles to issue one), CPU work per weight preload and per chunk
-   (command issue, pipeline fill at chunk boundaries), and weight rows loaded again when they are
-   not resident. */
+   it, and so do conv rows that overlapping pooling tiles both compute; and the CPU needs ~8 cycles
+   to issue one), CPU work per weight preload and per chunk (command issue, pipeline fill at chunk
+   boundaries), and weight rows loaded again when they are not resident. */
 static inline size_t gemmini_conv_cost(const gemmini_conv_ctx *c) {
-  const size_t dim = GEMMINI_DIM, th = c->t.th, tw = c->t.tw, oh = c->out_h, ow = c->out_w;
-  const size_t rows[2] = {oh / th, oh % th ? 1 : 0}, hs[2] = {th, oh % th};
-  const size_t cols[2] = {ow / tw, ow % tw ? 1 : 0}, ws[2] = {tw, ow % tw};
-  size_t blocks = 0; /* blocks of DIM virtual pixels over the tiles of one image */
-  for (int y = 0; y < 2; y++)
-    for (int x = 0; x < 2; x++)
-      if (rows[y] && cols[x]) blocks += rows[y] * cols[x] * GEMMINI_CEIL_DIV((hs[y] - 1) * c->p + ws[x], dim);
-  const size_t taps = c->kh * c->kw, tiles = c->batch * (rows[0] + rows[1]) * (cols[0] + cols[1]);
+  const size_t dim = GEMMINI_DIM;
+  size_t hs[7], hn[7], ws[7], wn[7];
+  const unsigned ny = gemmini_conv_classes(c, c->oph, c->t.th, c->out_h, hs, hn);
+  const unsigned nx = gemmini_conv_classes(c, c->opw, c->t.tw, c->out_w, ws, wn);
+  size_t blocks = 0, rows = 0, cols = 0; /* blocks of DIM virtual pixels over the tiles of one image */
+  for (unsigned y = 0; y < ny; y++) rows += hn[y];
+  for (unsigned x = 0; x < nx; x++) cols += wn[x];
+  for (unsigned y = 0; y < ny; y++)
+    for (unsigned x = 0; x < nx; x++) blocks += hn[y] * wn[x] * GEMMINI_CEIL_DIV((hs[y] - 1) * c->p + ws[x], dim);
+  const size_t taps = c->kh * c->kw, tiles = c->batch * rows * cols;
   const size_t chunks = tiles * GEMMINI_CEIL_DIV(c->ob, c->t.tj) * GEMMINI_CEIL_DIV(c->cbk, c->t.tk);
   const size_t weight_rows = taps * c->cbk * c->ob * dim * (c->nw == 2 ? tiles : 1);
   const size_t groups = tiles * c->ob * taps * c->cbk; /* weight preloads, each with its loop set-up */
@@ -402,12 +510,15 @@ static inline size_t gemmini_conv_cost(const gemmini_conv_ctx *c) {
 
 /* Picks the cheapest tiling (gemmini_conv_cost) among: all of K per chunk if it fits (fewer input
    channel blocks otherwise), the full output width if it fits, output-channel blocks per chunk
-   ob, ob/2, ob/4, ... and, for each, the output rows per tile ceil(out_h / n) for every n.
+   ob, ob/2, ob/4, ... and, for each, the output rows per tile ceil(rows / n) for every n (rows and
+   widths of the written output: pooled ones when pooling).
    Large tiles reuse each preloaded weight block for more computes and waste less of the last
-   block; all output channels in one chunk keep the weights resident. Returns 0 if not even a
-   1 x 1 pixel tile fits. */
+   block; all output channels in one chunk keep the weights resident. With overlapping pooling
+   windows, every tile also computes the conv rows and columns it shares with its neighbours;
+   squarer tiles share fewer, so widths of 1/2, 1/3 and 1/4 of the full one are tried too.
+   Returns 0 if not even a 1 x 1 pixel tile fits. */
 static inline int gemmini_conv_auto_tiling(gemmini_conv_ctx *c) {
-  gemmini_conv_tiling t = {1, c->out_w, c->ob, c->cbk};
+  gemmini_conv_tiling t = {1, c->opw, c->ob, c->cbk};
   while (!gemmini_conv_plan(c, t)) {
     if (t.tj > 1) t.tj--;
     else if (t.tk > 1) t.tk--;
@@ -416,20 +527,43 @@ static inline int gemmini_conv_auto_tiling(gemmini_conv_ctx *c) {
   }
   gemmini_conv_tiling best = t;
   size_t best_cost = gemmini_conv_cost(c);
-  for (size_t tj = t.tj;; tj = GEMMINI_CEIL_DIV(tj, 2)) {
-    size_t prev = 0;
-    for (size_t n = 1; n <= c->out_h; n++) {
-      const size_t th = GEMMINI_CEIL_DIV(c->out_h, n);
-      if (th == prev) continue;
-      prev = th;
-      gemmini_conv_tiling u = {th, t.tw, tj, t.tk};
-      if (!gemmini_conv_plan(c, u)) continue;
-      const size_t cost = gemmini_conv_cost(c);
-      if (cost < best_cost) best = u, best_cost = cost;
+  const size_t widths = c->psz > c->pst ? 4 : 1;
+  for (size_t m = 1; m <= widths; m++) {
+    const size_t tw = GEMMINI_CEIL_DIV(t.tw, m);
+    if (m > 1 && tw == GEMMINI_CEIL_DIV(t.tw, m - 1)) continue;
+    for (size_t tj = t.tj;; tj = GEMMINI_CEIL_DIV(tj, 2)) {
+      size_t prev = 0;
+      for (size_t n = 1; n <= c->oph; n++) {
+        const size_t th = GEMMINI_CEIL_DIV(c->oph, n);
+        if (th == prev) continue;
+        prev = th;
+        gemmini_conv_tiling u = {th, tw, tj, t.tk};
+        if (!gemmini_conv_plan(c, u)) continue;
+        const size_t cost = gemmini_conv_cost(c);
+        if (cost < best_cost) best = u, best_cost = cost;
+      }
+      if (tj == 1) break;
     }
-    if (tj == 1) break;
   }
   return gemmini_conv_plan(c, best);
+}
+
+/* The tiling tiled_conv_ex chooses when given none, as a pure function of the shape (plain C, no
+   command issued: the compiler can run it on the host too). Returns 0 if no tiling fits the
+   scratchpad and accumulator, or the pooling cannot be fused (see tiled_conv_ex): tiled_conv_ex
+   traps on such a shape. (Given no tiling, tiled_conv_ex runs a 1x1 stride-1 conv without padding
+   or pooling as a plain matmul instead.) */
+static inline int gemmini_conv_choose_tiling(size_t batch, size_t in_h, size_t in_w, size_t in_c, size_t out_c,
+                                             size_t out_h, size_t out_w, size_t stride, size_t pad, size_t kh,
+                                             size_t kw, size_t pool_size, size_t pool_stride, size_t pool_pad,
+                                             gemmini_conv_tiling *out) {
+  gemmini_conv_ctx c;
+  if (!gemmini_conv_init(&c, batch, in_h, in_w, in_c, out_c, out_h, out_w, stride, pad, kh, kw, pool_size,
+                         pool_stride, pool_pad) ||
+      !gemmini_conv_auto_tiling(&c))
+    return 0;
+  *out = c.t;
+  return 1;
 }
 
 /* Chunk order: image, output-row tile, output-column tile, output-channel blocks, input-channel
@@ -437,19 +571,19 @@ static inline int gemmini_conv_auto_tiling(gemmini_conv_ctx *c) {
 static inline int gemmini_conv_next(const gemmini_conv_ctx *c, const gemmini_conv_chunk *from,
                                     gemmini_conv_chunk *ch) {
   const gemmini_conv_tiling t = c->t;
-  ch->n = from->n, ch->oy0 = from->oy0, ch->ox0 = from->ox0, ch->j0 = from->j0, ch->k0 = from->k0;
+  ch->n = from->n, ch->py0 = from->py0, ch->px0 = from->px0, ch->j0 = from->j0, ch->k0 = from->k0;
   ch->k0 += t.tk;
   if (ch->k0 >= c->cbk) {
     ch->k0 = 0;
     ch->j0 += t.tj;
     if (ch->j0 >= c->ob) {
       ch->j0 = 0;
-      ch->ox0 += t.tw;
-      if (ch->ox0 >= c->out_w) {
-        ch->ox0 = 0;
-        ch->oy0 += t.th;
-        if (ch->oy0 >= c->out_h) {
-          ch->oy0 = 0;
+      ch->px0 += t.tw;
+      if (ch->px0 >= c->opw) {
+        ch->px0 = 0;
+        ch->py0 += t.th;
+        if (ch->py0 >= c->oph) {
+          ch->py0 = 0;
           if (++ch->n >= c->batch) return 0;
         }
       }
@@ -462,8 +596,10 @@ static inline int gemmini_conv_next(const gemmini_conv_ctx *c, const gemmini_con
    its band / weights, otherwise takes the other one and marks it for loading. */
 static inline void gemmini_conv_prepare(gemmini_conv_ctx *c, gemmini_conv_chunk *ch) {
   const gemmini_conv_tiling t = c->t;
-  ch->oh = GEMMINI_MIN(t.th, c->out_h - ch->oy0);
-  ch->ow = GEMMINI_MIN(t.tw, c->out_w - ch->ox0);
+  ch->ph = GEMMINI_MIN(t.th, c->oph - ch->py0);
+  ch->pw = GEMMINI_MIN(t.tw, c->opw - ch->px0);
+  ch->oh = gemmini_conv_span(c, ch->py0, ch->ph, c->out_h, &ch->oy0, &ch->upad);
+  ch->ow = gemmini_conv_span(c, ch->px0, ch->pw, c->out_w, &ch->ox0, &ch->lpad);
   ch->jb = GEMMINI_MIN(t.tj, c->ob - ch->j0);
   ch->kb = GEMMINI_MIN(t.tk, c->cbk - ch->k0);
   ch->new_tile = ch->k0 == 0;
@@ -472,13 +608,13 @@ static inline void gemmini_conv_prepare(gemmini_conv_ctx *c, gemmini_conv_chunk 
   unsigned b = c->nb;
   for (unsigned i = 0; i < c->nb; i++) {
     const size_t *k = c->band_key[i];
-    if (k[0] == ch->n && k[1] == ch->oy0 && k[2] == ch->ox0 && k[3] == ch->k0) b = i;
+    if (k[0] == ch->n && k[1] == ch->py0 && k[2] == ch->px0 && k[3] == ch->k0) b = i;
   }
   ch->load_band = b == c->nb;
   if (ch->load_band) {
     b = (c->band_last + 1) % c->nb;
     size_t *k = c->band_key[b];
-    k[0] = ch->n, k[1] = ch->oy0, k[2] = ch->ox0, k[3] = ch->k0;
+    k[0] = ch->n, k[1] = ch->py0, k[2] = ch->px0, k[3] = ch->k0;
   }
   c->band_last = b;
   ch->band = (uint32_t)(b * c->br);
@@ -527,10 +663,11 @@ static inline __attribute__((noinline)) int gemmini_conv_band_row(const gemmini_
   a = a < (long)width ? a : (long)width;
   b = b < a ? a : (b > (long)width ? (long)width : b);
   if (a > 0 && !clean) gemmini_conv_zero(sp, cols, (size_t)a);
-  const elem_t *src = c->input + ((ch->n * c->in_h + (size_t)iy) * c->in_w + (size_t)(base + a * (long)s)) * c->in_c +
+  const elem_t *src = c->input +
+                      ((ch->n * c->in_h + (size_t)iy) * c->in_w + (size_t)(base + a * (long)s)) * c->in_stride +
                       (ch->k0 + g * maxb) * dim;
   for (long x = a; x < b; x += (long)dim)
-    gemmini_mvin(src + (size_t)(x - a) * s * c->in_c, sp + (uint32_t)x, cols,
+    gemmini_mvin(src + (size_t)(x - a) * s * c->in_stride, sp + (uint32_t)x, cols,
                  GEMMINI_MIN((long)dim, b - x));
   if ((size_t)b < width && !clean) gemmini_conv_zero(sp + (uint32_t)b, cols, width - (size_t)b);
   return 1;
@@ -553,7 +690,7 @@ static inline __attribute__((noinline)) void gemmini_conv_load_step(gemmini_conv
       const size_t groups = GEMMINI_CEIL_DIV(ch->kb, maxb);
       if (c->ld_a >= groups) {
         /* every row of the buffer written: its padding columns stay zero for later bands */
-        if (c->t.tw >= c->out_w && ch->oh == c->t.th && ch->kb == c->t.tk) c->band_clean[ch->band != 0] = 1;
+        if (c->t.tw >= c->opw && ch->oh == c->cth && ch->kb == c->t.tk) c->band_clean[ch->band != 0] = 1;
         c->ld_phase = ch->load_wgt ? 1 : (ch->new_tile && c->bias) ? 2 : 3;
         c->ld_a = c->ld_b = c->ld_c = 0;
         continue;
@@ -601,13 +738,26 @@ static inline void gemmini_conv_bias_step(gemmini_conv_ctx *c) {
   }
 }
 
-/* Issues the next mvout of the finished tile `st`: one output row segment of up to DIM pixels. */
+/* Issues the next store of the finished tile `st`. Without pooling, one mvout per output row
+   segment of up to DIM pixels; with pooling, the tile's config_mvout and then one pooled mvout per
+   output-channel block. */
 static inline void gemmini_conv_store_step(gemmini_conv_ctx *c) {
   const size_t dim = GEMMINI_DIM;
   const gemmini_conv_chunk *ch = c->st;
   const size_t j = c->st_j, y = c->st_y, x = c->st_x;
   const size_t jc = GEMMINI_MIN(dim, c->out_c - (ch->j0 + j) * dim);
-  gemmini_mvout(c->output + ((ch->n * c->out_h + ch->oy0 + y) * c->out_w + ch->ox0 + x) * c->out_c + (ch->j0 + j) * dim,
+  if (c->pool) {
+    /* pool_out_dim only counts when a tile writes several pooled rows (then opw <= 255) */
+    if (j == 0)
+      gemmini_config_st_pool(c->out_stride, c->act, c->acc_scale, c->pst, c->psz, ch->upad, ch->lpad, c->p,
+                             GEMMINI_MIN(c->opw, 255), ch->ph, ch->pw, ch->oh, ch->ow);
+    gemmini_mvout(c->output + ((ch->n * c->oph + ch->py0) * c->opw + ch->px0) * c->out_stride + (ch->j0 + j) * dim,
+                  GEMMINI_ACC_ADDR(ch->acc + j * c->vt), jc, 0);
+    if (++c->st_j == ch->jb) c->st_active = 0;
+    return;
+  }
+  gemmini_mvout(c->output + ((ch->n * c->out_h + ch->oy0 + y) * c->out_w + ch->ox0 + x) * c->out_stride +
+                    (ch->j0 + j) * dim,
                 GEMMINI_ACC_ADDR(ch->acc + j * c->vt + y * c->p + x), jc, GEMMINI_MIN(dim, ch->ow - x));
   c->st_x += dim;
   if (c->st_x >= ch->ow) {
@@ -711,25 +861,50 @@ static inline void tiled_conv_im2col(size_t batch, size_t in_h, size_t in_w, siz
                     acc_scale, act, 0);
 }
 
-/* NHWC int8 conv2d on the accelerator with a given tiling (tiled_conv_auto chooses one); t.th/t.tw
-   output rows/columns per tile, t.tj/t.tk output/input channel blocks per chunk. A tiling that does
-   not fit the scratchpad and accumulator traps (illegal instruction) instead of computing garbage. */
-static inline void tiled_conv(size_t batch, size_t in_h, size_t in_w, size_t in_c, size_t out_c, size_t out_h,
-                              size_t out_w, size_t stride, size_t pad, size_t kh, size_t kw, const elem_t *input,
-                              const elem_t *weights, const acc_t *bias, elem_t *output, float acc_scale, int act,
-                              const gemmini_conv_tiling *tiling) {
+/* A 1x1 stride-1 conv without padding or pooling is a plain matmul on the input pixels. */
+static inline int gemmini_conv_is_matmul(size_t in_h, size_t in_w, size_t out_h, size_t out_w, size_t stride,
+                                         size_t pad, size_t kh, size_t kw, size_t pool_size) {
+  return kh == 1 && kw == 1 && stride == 1 && pad == 0 && out_h == in_h && out_w == in_w && pool_size == 0;
+}
+
+/* NHWC int8 conv2d on the accelerator, without im2col, with optional fused max pooling, reading and
+ * writing channel slices (see above).
+ *   input: [batch][in_h][in_w][in_stride], channels [0, in_c) read; weights: [kh][kw][in_c][out_c]
+ *   (HWIO); bias: [out_c] int32 or NULL; conv = act(sat8(round_half_even((conv + bias) * acc_scale))).
+ *   Padding reads zeros (zero point 0); out_h/out_w (the conv's output) may cut it short.
+ *   pool_size 0: output [batch][out_h][out_w][out_stride] = conv, channels [0, out_c) written.
+ *   pool_size 1..3, pool_stride 1..3, pool_pad < pool_size: output [batch][ph][pw][out_stride] =
+ *   ONNX MaxPool of conv (floor mode, pool_pad on every side, padding never wins), with
+ *   ph = (out_h + 2 * pool_pad - pool_size) / pool_stride + 1 and pw likewise.
+ *   tiling: NULL for gemmini_conv_choose_tiling's (and a 1x1 stride-1 conv without padding or
+ *   pooling then runs as one tiled_matmul); otherwise t.th/t.tw rows/columns of the written output
+ *   per tile, t.tj/t.tk output/input channel blocks per chunk.
+ * A tiling that does not fit the scratchpad and accumulator, or a pooling Gemmini cannot fuse, traps
+ * (illegal instruction) instead of computing garbage. Any shape whose 1 x 1 tile fits has a tiling:
+ * the weights of one DIM x DIM block for every kernel tap plus the bands of the conv outputs one
+ * written pixel needs, about (kh*kw + kh) * DIM * 2 scratchpad rows without pooling. */
+static inline void tiled_conv_ex(size_t batch, size_t in_h, size_t in_w, size_t in_c, size_t in_stride, size_t out_c,
+                                 size_t out_stride, size_t out_h, size_t out_w, size_t stride, size_t pad, size_t kh,
+                                 size_t kw, size_t pool_size, size_t pool_stride, size_t pool_pad,
+                                 const elem_t *input, const elem_t *weights, const acc_t *bias, elem_t *output,
+                                 float acc_scale, int act, const gemmini_conv_tiling *tiling) {
   if (batch == 0 || out_h == 0 || out_w == 0 || out_c == 0) return;
+  if (!tiling && gemmini_conv_is_matmul(in_h, in_w, out_h, out_w, stride, pad, kh, kw, pool_size)) {
+    tiled_matmul_auto(batch * in_h * in_w, out_c, in_c, input, weights, bias, output, in_stride, out_c, 0,
+                      out_stride, 1.0f, 1.0f, acc_scale, act, 0);
+    return;
+  }
   gemmini_conv_ctx c; /* (no memset: freestanding builds call a byte-wise one) */
-  c.batch = batch, c.in_h = in_h, c.in_w = in_w, c.in_c = in_c, c.out_c = out_c, c.out_h = out_h;
-  c.out_w = out_w, c.s = stride, c.pad = pad, c.kh = kh, c.kw = kw;
-  c.input = input, c.weights = weights, c.bias = bias, c.output = output;
-  c.cbk = GEMMINI_CEIL_DIV(in_c, GEMMINI_DIM), c.ob = GEMMINI_CEIL_DIV(out_c, GEMMINI_DIM);
-  const int ok = tiling ? gemmini_conv_plan(&c, *tiling) : gemmini_conv_auto_tiling(&c);
+  const int ok = gemmini_conv_init(&c, batch, in_h, in_w, in_c, out_c, out_h, out_w, stride, pad, kh, kw, pool_size,
+                                   pool_stride, pool_pad) &&
+                 (tiling ? gemmini_conv_plan(&c, *tiling) : gemmini_conv_auto_tiling(&c));
   if (!ok) { /* make the failure loud: a mvin of 0 rows is an illegal command */
     gemmini_config_ld(0, 0, 1.0f, 0, 0);
     gemmini_mvin(input, 0, GEMMINI_DIM, 0);
     return;
   }
+  c.in_stride = in_stride, c.out_stride = out_stride;
+  c.input = input, c.weights = weights, c.bias = bias, c.output = output, c.acc_scale = acc_scale, c.act = act;
   for (unsigned b = 0; b < 2; b++) {
     for (unsigned k = 0; k < 4; k++) c.band_key[b][k] = (size_t)-1;
     c.wgt_key[b][0] = c.wgt_key[b][1] = (size_t)-1;
@@ -741,14 +916,14 @@ static inline void tiled_conv(size_t batch, size_t in_h, size_t in_w, size_t in_
   c.ld_phase = 3;
 
   gemmini_config_ex(GEMMINI_WS, GEMMINI_NO_ACT, 0, 0, 1, 1, 0);
-  gemmini_config_ld(0, stride * in_c, 1.0f, 0, c.cs); /* input pixels: `stride` apart in a row */
-  gemmini_config_ld(1, out_c, 1.0f, 0, GEMMINI_DIM);  /* weights */
-  gemmini_config_ld(2, 0, 1.0f, 0, c.cs);             /* bias rows, zero rows: DRAM stride 0 */
-  gemmini_config_st(out_c, act, acc_scale);
+  gemmini_config_ld(0, stride * in_stride, 1.0f, 0, c.cs); /* input pixels: `stride` apart in a row */
+  gemmini_config_ld(1, out_c, 1.0f, 0, GEMMINI_DIM);       /* weights */
+  gemmini_config_ld(2, 0, 1.0f, 0, c.cs);                  /* bias rows, zero rows: DRAM stride 0 */
+  if (!c.pool) gemmini_config_st(out_stride, act, acc_scale); /* (pooling: each tile configures its stores) */
 
   /* three chunk slots, rotating: the one computing, the one prefetching, the one storing */
   gemmini_conv_chunk slot[3];
-  slot[0].n = slot[0].oy0 = slot[0].ox0 = slot[0].j0 = slot[0].k0 = 0; /* prepare sets the rest */
+  slot[0].n = slot[0].py0 = slot[0].px0 = slot[0].j0 = slot[0].k0 = 0; /* prepare sets the rest */
   unsigned i = 0;
   gemmini_conv_prepare(&c, &slot[0]);
   gemmini_conv_load_start(&c, &slot[0]);
@@ -774,27 +949,47 @@ static inline void tiled_conv(size_t batch, size_t in_h, size_t in_w, size_t in_
   gemmini_fence();
 }
 
-/* NHWC int8 conv2d on the accelerator, without im2col (see above).
- *   input: [batch][in_h][in_w][in_c]; weights: [kh][kw][in_c][out_c] (HWIO); bias: [out_c] int32 or
- *   NULL; output: [batch][out_h][out_w][out_c] int8 = act(sat8(round_half_even((conv + bias) *
- *   acc_scale))). Padding reads zeros (zero point 0); out_h/out_w may cut the output short.
- *   col: unused, may be NULL (kept so the signature stays the same).
- *   Any shape whose 1 x 1-pixel tile fits tiles: the weights of one DIM x DIM block for every
- *   kernel tap plus kh bands of one pixel, i.e. about (kh*kw + kh) * DIM * 2 scratchpad rows;
- *   beyond that it traps. A 1x1 conv with stride 1 and no padding is a plain matmul on the
- *   input and runs as one. */
+/* tiled_conv_ex on whole tensors (pixels in_c / out_c apart), without pooling. */
+static inline void tiled_conv(size_t batch, size_t in_h, size_t in_w, size_t in_c, size_t out_c, size_t out_h,
+                              size_t out_w, size_t stride, size_t pad, size_t kh, size_t kw, const elem_t *input,
+                              const elem_t *weights, const acc_t *bias, elem_t *output, float acc_scale, int act,
+                              const gemmini_conv_tiling *tiling) {
+  tiled_conv_ex(batch, in_h, in_w, in_c, in_c, out_c, out_c, out_h, out_w, stride, pad, kh, kw, 0, 0, 0, input,
+                weights, bias, output, acc_scale, act, tiling);
+}
+
+/* tiled_conv with the automatic tiling. col: unused, may be NULL (kept so the signature stays the
+   same). */
 static inline void tiled_conv_auto(size_t batch, size_t in_h, size_t in_w, size_t in_c, size_t out_c,
                                    size_t out_h, size_t out_w, size_t stride, size_t pad, size_t kh, size_t kw,
                                    const elem_t *input, const elem_t *weights, const acc_t *bias, elem_t *output,
                                    elem_t *col, float acc_scale, int act) {
   (void)col;
-  if (kh == 1 && kw == 1 && stride == 1 && pad == 0 && out_h == in_h && out_w == in_w) {
-    tiled_matmul_auto(batch * in_h * in_w, out_c, in_c, input, weights, bias, output, in_c, out_c, 0, out_c, 1.0f,
-                      1.0f, acc_scale, act, 0);
-    return;
-  }
   tiled_conv(batch, in_h, in_w, in_c, out_c, out_h, out_w, stride, pad, kh, kw, input, weights, bias, output,
              acc_scale, act, NULL);
+}
+
+/* Grouped conv, depthwise included, as `groups` independent convs on channel slices: the compiler
+ * packs the ONNX groups into `groups` super-groups of in_c input and out_c output channels (a
+ * super-group's weights are block diagonal when it holds several groups; the header does not care).
+ *   input: [batch][in_h][in_w][groups * in_c]; weights: [groups][kh][kw][in_c][out_c];
+ *   bias: [groups * out_c] or NULL; output: [batch][.][.][groups * out_c], super-group g writing
+ *   channels [g * out_c, (g + 1) * out_c). Pooling and numerics as tiled_conv_ex. The tiling is
+ *   chosen once, for all super-groups. */
+static inline void tiled_conv_grouped_auto(size_t batch, size_t in_h, size_t in_w, size_t groups, size_t in_c,
+                                           size_t out_c, size_t out_h, size_t out_w, size_t stride, size_t pad,
+                                           size_t kh, size_t kw, size_t pool_size, size_t pool_stride,
+                                           size_t pool_pad, const elem_t *input, const elem_t *weights,
+                                           const acc_t *bias, elem_t *output, float acc_scale, int act) {
+  gemmini_conv_tiling t;
+  /* (a shape with no tiling passes NULL, and the first group traps) */
+  const int tiled = !gemmini_conv_is_matmul(in_h, in_w, out_h, out_w, stride, pad, kh, kw, pool_size) &&
+                    gemmini_conv_choose_tiling(batch, in_h, in_w, in_c, out_c, out_h, out_w, stride, pad, kh, kw,
+                                               pool_size, pool_stride, pool_pad, &t);
+  for (size_t g = 0; g < groups; g++)
+    tiled_conv_ex(batch, in_h, in_w, in_c, groups * in_c, out_c, groups * out_c, out_h, out_w, stride, pad, kh, kw,
+                  pool_size, pool_stride, pool_pad, input + g * in_c, weights + g * kh * kw * in_c * out_c,
+                  bias ? bias + g * out_c : NULL, output + g * out_c, acc_scale, act, tiled ? &t : NULL);
 }
 
 #endif /* TVMX_GEMMINI_H */

@@ -189,6 +189,45 @@ struct UnitState {
   std::deque<uint64_t> inflight;  // completion times of reservation-station entries, in order
 };
 
+// Max pooling on mvout (config_mvout with a non-zero pool stride; field layout in gemmini.h).
+struct PoolState {
+  unsigned stride = 0, size = 0, upad = 0, lpad = 0;
+  uint32_t pitch = 0, out_dim = 0, porows = 0, pocols = 0, orows = 0, ocols = 0;
+  bool enabled() const { return stride != 0; }
+};
+
+// Decodes and checks the pooling fields of config_mvout's rs1; every pooled pixel's window must
+// hold at least one conv output of the tile.
+PoolState decode_pool(uint64_t rs1) {
+  PoolState p;
+  p.stride = (rs1 >> 4) & 3;
+  p.size = (rs1 >> 6) & 3;
+  p.upad = (rs1 >> 8) & 3;
+  p.lpad = (rs1 >> 10) & 3;
+  p.pitch = (rs1 >> 12) & 0xFFF;
+  p.out_dim = (rs1 >> 24) & 0xFF;
+  p.porows = (rs1 >> 32) & 0xFF;
+  p.pocols = (rs1 >> 40) & 0xFF;
+  p.orows = (rs1 >> 48) & 0xFF;
+  p.ocols = (rs1 >> 56) & 0xFF;
+  if (!p.enabled()) {
+    if (rs1 >> 6) bad("config_mvout: pooling fields set with pool stride 0");
+    return p;
+  }
+  if (p.size == 0) bad("config_mvout: pool size 0 with pool stride %u", p.stride);
+  if (!p.orows || !p.ocols || !p.porows || !p.pocols)
+    bad("config_mvout: pooling %ux%u conv outputs into %ux%u pooled pixels", p.orows, p.ocols, p.porows, p.pocols);
+  if (p.pitch == 0) p.pitch = p.ocols;
+  if (p.pitch < p.ocols) bad("config_mvout: pool pitch %u < %u conv columns", p.pitch, p.ocols);
+  if (p.out_dim < p.pocols) bad("config_mvout: pool_out_dim %u < %u pooled columns", p.out_dim, p.pocols);
+  if (p.upad >= p.size || p.lpad >= p.size)
+    bad("config_mvout: pool padding %u/%u not below the pool size %u", p.upad, p.lpad, p.size);
+  if ((p.porows - 1) * p.stride >= p.orows + p.upad || (p.pocols - 1) * p.stride >= p.ocols + p.lpad)
+    bad("config_mvout: %ux%u pooled pixels (stride %u, padding %u/%u) reach past the %ux%u conv outputs", p.porows,
+        p.pocols, p.stride, p.upad, p.lpad, p.orows, p.ocols);
+  return p;
+}
+
 struct LoadState {
   bool configured = false, shrink = false;
   uint32_t block_stride = 0;
@@ -219,6 +258,7 @@ class Gemmini {
     a16_.assign(size_t{d} * d, 0);
     b16_.assign(size_t{d} * d, 0);
     ex_configured_ = st_configured_ = have_preload_ = false;
+    pool_ = PoolState{};
     for (auto& l : ld_) l = LoadState{};
     for (auto& u : units_) u = UnitState{};
     counters_.fill(0);
@@ -288,6 +328,7 @@ class Gemmini {
   uint32_t a_stride_ = 1, c_stride_ = 1;
   float st_scale_ = 1.0f;
   uint64_t st_stride_ = 0;
+  PoolState pool_;
   LoadState ld_[3];
   Local pre_bd_{}, pre_c_{};
   std::vector<int32_t> pending_, array_;     // OS: staged D, accumulators in the array
@@ -451,10 +492,10 @@ class Gemmini {
       case 2: {  // ST
         unsigned act = (rs1 >> 2) & 3;
         if (act > 1) bad("config_mvout: activation %u not modelled (0 none, 1 ReLU)", act);
-        if ((rs1 >> 4) & 0xF) bad("config_mvout: pooling is not modelled (pool stride/size must be 0)");
+        PoolState pool = decode_pool(rs1);
         float scale = f32(static_cast<uint32_t>(rs2 >> 32));
         if (!std::isfinite(scale)) bad("config_mvout: acc_scale is not a finite float32");
-        st_act_ = act; st_stride_ = static_cast<uint32_t>(rs2); st_scale_ = scale;
+        st_act_ = act; st_stride_ = static_cast<uint32_t>(rs2); st_scale_ = scale; pool_ = pool;
         st_configured_ = true;
         schedule(kStore, cfg.config_cycles, 0, none);
         break;
@@ -503,11 +544,19 @@ class Gemmini {
     schedule(kLoad, dma_occupancy(l.rows, row_bytes), cfg.dma_latency, fp);
   }
 
+  // An accumulator element as mvout writes it: act(sat8(round_half_even(x * acc_scale))).
+  int8_t requant(int32_t x) const {
+    int32_t v = scale_sat(x, st_scale_, -128, 127);
+    if (st_act_ == 1 && v < 0) v = 0;
+    return static_cast<int8_t>(v);
+  }
+
   void mvout(uint64_t dram, uint64_t rs2) {
     if (!st_configured_) bad("mvout before config_mvout");
     Local l = operand(rs2);
     if (l.garbage) bad("mvout: source is the garbage address");
     if (l.accumulate || (!l.acc && l.full)) bad("mvout: accumulate flag, or full-row flag on a scratchpad address");
+    if (pool_.enabled()) return mvout_pool(dram, l);
     check_dims(l, cfg.dim, "mvout");
     check_rows(l, uint64_t{l.row} + l.rows, "mvout");
     const unsigned d = cfg.dim;
@@ -523,9 +572,7 @@ class Gemmini {
         } else if (l.full) {
           std::memcpy(&buf[c * 4], &acc[base + c], 4);
         } else {
-          int32_t v = scale_sat(acc[base + c], st_scale_, -128, 127);
-          if (st_act_ == 1 && v < 0) v = 0;
-          buf[c] = static_cast<uint8_t>(static_cast<int8_t>(v));
+          buf[c] = static_cast<uint8_t>(requant(acc[base + c]));
         }
       }
       write_dram(dram + r * st_stride_, buf.data(), row_bytes);
@@ -534,6 +581,44 @@ class Gemmini {
     Footprint fp;
     fp.add(l, l.rows, 1, false);
     schedule(kStore, dma_occupancy(l.rows, row_bytes), cfg.spad_read_latency + cfg.dma_latency, fp);
+  }
+
+  // mvout with pooling: the tile of orows x ocols conv outputs at accumulator rows
+  // l.row + orow * pitch + ocol, `cols` channels each, becomes porows x pocols pooled pixels.
+  // Window positions outside the tile are ignored (the conv's edge, or pooling padding).
+  void mvout_pool(uint64_t dram, const Local& l) {
+    const PoolState& p = pool_;
+    if (!l.acc || l.full) bad("mvout: pooling reads int8 results from the accumulator (no scratchpad, no full row)");
+    if (l.rows != 0) bad("mvout: %u rows with pooling; must be 0 (config_mvout gives the tile)", l.rows);
+    if (l.cols == 0 || l.cols > cfg.dim) bad("mvout: %u columns with pooling, allowed 1..%u", l.cols, cfg.dim);
+    const uint32_t span = (p.orows - 1) * p.pitch + p.ocols;
+    check_rows(l, uint64_t{l.row} + span, "mvout (pooling)");
+    const unsigned d = cfg.dim;
+    std::vector<uint8_t>& buf = row_buf_;
+    buf.resize(l.cols);
+    uint64_t reads = 0;
+    for (unsigned pr = 0; pr < p.porows; pr++)
+      for (unsigned pc = 0; pc < p.pocols; pc++) {
+        std::fill(buf.begin(), buf.end(), static_cast<uint8_t>(static_cast<int8_t>(-128)));
+        for (unsigned wr = 0; wr < p.size; wr++) {
+          const long orow = long{pr} * p.stride + wr - p.upad;
+          if (orow < 0 || orow >= long{p.orows}) continue;
+          for (unsigned wc = 0; wc < p.size; wc++) {
+            const long ocol = long{pc} * p.stride + wc - p.lpad;
+            if (ocol < 0 || ocol >= long{p.ocols}) continue;
+            const int32_t* src = &acc[(size_t{l.row} + size_t(orow) * p.pitch + size_t(ocol)) * d];
+            for (unsigned c = 0; c < l.cols; c++)
+              buf[c] = static_cast<uint8_t>(std::max(static_cast<int8_t>(buf[c]), requant(src[c])));
+            reads++;
+          }
+        }
+        write_dram(dram + (uint64_t{pr} * p.out_dim + pc) * st_stride_, buf.data(), l.cols);
+      }
+    const unsigned pooled = p.porows * p.pocols;
+    counters_[kCtrDmaWritten] += uint64_t{l.cols} * pooled;
+    Footprint fp;
+    fp.add(l, span, 1, false);
+    schedule(kStore, reads + dma_occupancy(pooled, l.cols), cfg.spad_read_latency + cfg.dma_latency, fp);
   }
 
   // Reads a DIM x DIM block (zero outside rows x cols) from the scratchpad, optionally transposed.
