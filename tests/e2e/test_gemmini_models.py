@@ -65,4 +65,5 @@ def test_dumps_show_accelerator_kernels_and_header_calls(qdq_models: dict[str, P
     assert "accel_matmul_0" in tir and 'T.call_extern("int32", "tvmx_tiled_matmul_auto"' in tir
     assert "T.match_buffer" in tir  # the tensorized block binds the intrinsic's operands
     c = dump_ir(qdq_models["cnn"], target, make_options(), "c")
-    assert "tvmx_tiled_conv_auto(" in c and "tiled_conv_auto((size_t)batch" in c and '#include "gemmini.h"' in c
+    assert "tvmx_tiled_conv_grouped_auto(" in c and "tiled_conv_grouped_auto((size_t)batch" in c
+    assert '#include "gemmini.h"' in c
