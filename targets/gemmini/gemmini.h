@@ -466,14 +466,15 @@ static inline int gemmini_conv_plan(gemmini_conv_ctx *c, gemmini_conv_tiling t) 
 }
 
 /* The tiles along one axis (`total` written rows, `t` per tile, `out` conv rows) as classes of
-   equal conv extent: cnt[i] tiles of ext[i] conv rows. The three tiles at each end (cut short, or
-   clipped by pooling padding) are classed one by one, those between (all full) at once. */
+   equal conv extent: cnt[i] tiles of ext[i] conv rows. The tiles at the ends (the last one cut
+   short; with pooling padding, up to three at each end clipped by it) are classed one by one, those
+   between (all full) at once. */
 static inline unsigned gemmini_conv_classes(const gemmini_conv_ctx *c, size_t total, size_t t, size_t out,
                                             size_t ext[7], size_t cnt[7]) {
-  const size_t nt = GEMMINI_CEIL_DIV(total, t);
+  const size_t nt = GEMMINI_CEIL_DIV(total, t), lo = c->ppad ? 3 : 0, hi = c->ppad ? 3 : 1;
   unsigned k = 0;
   for (size_t i = 0; i < nt;) {
-    const size_t n = i == 3 && nt > 7 ? nt - 6 : 1;
+    const size_t n = i == lo && nt > lo + hi + 1 ? nt - lo - hi : 1;
     size_t first, pad;
     const size_t e = gemmini_conv_span(c, i * t, GEMMINI_MIN(t, total - i * t), out, &first, &pad);
     unsigned j = 0;
@@ -738,24 +739,12 @@ static inline void gemmini_conv_bias_step(gemmini_conv_ctx *c) {
   }
 }
 
-/* Issues the next store of the finished tile `st`. Without pooling, one mvout per output row
-   segment of up to DIM pixels; with pooling, the tile's config_mvout and then one pooled mvout per
-   output-channel block. */
+/* Issues the next mvout of the finished tile `st`: one output row segment of up to DIM pixels. */
 static inline void gemmini_conv_store_step(gemmini_conv_ctx *c) {
   const size_t dim = GEMMINI_DIM;
   const gemmini_conv_chunk *ch = c->st;
   const size_t j = c->st_j, y = c->st_y, x = c->st_x;
   const size_t jc = GEMMINI_MIN(dim, c->out_c - (ch->j0 + j) * dim);
-  if (c->pool) {
-    /* pool_out_dim only counts when a tile writes several pooled rows (then opw <= 255) */
-    if (j == 0)
-      gemmini_config_st_pool(c->out_stride, c->act, c->acc_scale, c->pst, c->psz, ch->upad, ch->lpad, c->p,
-                             GEMMINI_MIN(c->opw, 255), ch->ph, ch->pw, ch->oh, ch->ow);
-    gemmini_mvout(c->output + ((ch->n * c->oph + ch->py0) * c->opw + ch->px0) * c->out_stride + (ch->j0 + j) * dim,
-                  GEMMINI_ACC_ADDR(ch->acc + j * c->vt), jc, 0);
-    if (++c->st_j == ch->jb) c->st_active = 0;
-    return;
-  }
   gemmini_mvout(c->output + ((ch->n * c->out_h + ch->oy0 + y) * c->out_w + ch->ox0 + x) * c->out_stride +
                     (ch->j0 + j) * dim,
                 GEMMINI_ACC_ADDR(ch->acc + j * c->vt + y * c->p + x), jc, GEMMINI_MIN(dim, ch->ow - x));
@@ -769,16 +758,37 @@ static inline void gemmini_conv_store_step(gemmini_conv_ctx *c) {
   }
 }
 
+/* With pooling, the same: the tile's config_mvout first, then one pooled mvout per output-channel
+   block. Out of line: it runs once per block, and keeps the plain store step inlined. */
+static inline __attribute__((noinline)) void gemmini_conv_pool_store_step(gemmini_conv_ctx *c) {
+  const size_t dim = GEMMINI_DIM;
+  const gemmini_conv_chunk *ch = c->st;
+  const size_t j = c->st_j, jc = GEMMINI_MIN(dim, c->out_c - (ch->j0 + j) * dim);
+  /* pool_out_dim only counts when a tile writes several pooled rows (then opw <= 255) */
+  if (j == 0)
+    gemmini_config_st_pool(c->out_stride, c->act, c->acc_scale, c->pst, c->psz, ch->upad, ch->lpad, c->p,
+                           GEMMINI_MIN(c->opw, 255), ch->ph, ch->pw, ch->oh, ch->ow);
+  gemmini_mvout(c->output + ((ch->n * c->oph + ch->py0) * c->opw + ch->px0) * c->out_stride + (ch->j0 + j) * dim,
+                GEMMINI_ACC_ADDR(ch->acc + j * c->vt), jc, 0);
+  if (++c->st_j == ch->jb) c->st_active = 0;
+}
+
 /* One store and one load, if any are pending; returns whether any still are. */
 static inline int gemmini_conv_pump(gemmini_conv_ctx *c) {
-  if (c->st_active) gemmini_conv_store_step(c);
+  if (c->st_active) {
+    if (c->pool) gemmini_conv_pool_store_step(c);
+    else gemmini_conv_store_step(c);
+  }
   if (c->ld_phase < 2) gemmini_conv_load_step(c);
   else if (c->ld_phase == 2 && !c->st_active) gemmini_conv_bias_step(c);
   return c->st_active || c->ld_phase != 3;
 }
 
 static inline void gemmini_conv_drain(gemmini_conv_ctx *c) {
-  while (c->st_active) gemmini_conv_store_step(c);
+  while (c->st_active) {
+    if (c->pool) gemmini_conv_pool_store_step(c);
+    else gemmini_conv_store_step(c);
+  }
   while (c->ld_phase != 3) {
     if (c->ld_phase == 2) gemmini_conv_bias_step(c);
     else gemmini_conv_load_step(c);
