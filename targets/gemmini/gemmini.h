@@ -984,22 +984,34 @@ static inline void tiled_conv_auto(size_t batch, size_t in_h, size_t in_w, size_
  * super-group's weights are block diagonal when it holds several groups; the header does not care).
  *   input: [batch][in_h][in_w][groups * in_c]; weights: [groups][kh][kw][in_c][out_c];
  *   bias: [groups * out_c] or NULL; output: [batch][.][.][groups * out_c], super-group g writing
- *   channels [g * out_c, (g + 1) * out_c). Pooling and numerics as tiled_conv_ex. The tiling is
- *   chosen once, for all super-groups. */
+ *   channels [g * out_c, (g + 1) * out_c). Pooling and numerics as tiled_conv_ex. One tiling (per
+ *   super-group; tvmx's compiler passes the one gemmini_conv_choose_tiling picks) serves them all. */
+static inline void tiled_conv_grouped(size_t batch, size_t in_h, size_t in_w, size_t groups, size_t in_c,
+                                      size_t out_c, size_t out_h, size_t out_w, size_t stride, size_t pad, size_t kh,
+                                      size_t kw, size_t pool_size, size_t pool_stride, size_t pool_pad,
+                                      const elem_t *input, const elem_t *weights, const acc_t *bias, elem_t *output,
+                                      float acc_scale, int act, const gemmini_conv_tiling *tiling) {
+  gemmini_conv_tiling t;
+  /* none given: the automatic one, for all groups (a shape with none passes NULL, and the first
+     group traps; a 1x1 conv passes NULL and runs as a matmul) */
+  if (!tiling && !gemmini_conv_is_matmul(in_h, in_w, out_h, out_w, stride, pad, kh, kw, pool_size) &&
+      gemmini_conv_choose_tiling(batch, in_h, in_w, in_c, out_c, out_h, out_w, stride, pad, kh, kw, pool_size,
+                                 pool_stride, pool_pad, &t))
+    tiling = &t;
+  for (size_t g = 0; g < groups; g++)
+    tiled_conv_ex(batch, in_h, in_w, in_c, groups * in_c, out_c, groups * out_c, out_h, out_w, stride, pad, kh, kw,
+                  pool_size, pool_stride, pool_pad, input + g * in_c, weights + g * kh * kw * in_c * out_c,
+                  bias ? bias + g * out_c : NULL, output + g * out_c, acc_scale, act, tiling);
+}
+
+/* tiled_conv_grouped with the automatic tiling. */
 static inline void tiled_conv_grouped_auto(size_t batch, size_t in_h, size_t in_w, size_t groups, size_t in_c,
                                            size_t out_c, size_t out_h, size_t out_w, size_t stride, size_t pad,
                                            size_t kh, size_t kw, size_t pool_size, size_t pool_stride,
                                            size_t pool_pad, const elem_t *input, const elem_t *weights,
                                            const acc_t *bias, elem_t *output, float acc_scale, int act) {
-  gemmini_conv_tiling t;
-  /* (a shape with no tiling passes NULL, and the first group traps) */
-  const int tiled = !gemmini_conv_is_matmul(in_h, in_w, out_h, out_w, stride, pad, kh, kw, pool_size) &&
-                    gemmini_conv_choose_tiling(batch, in_h, in_w, in_c, out_c, out_h, out_w, stride, pad, kh, kw,
-                                               pool_size, pool_stride, pool_pad, &t);
-  for (size_t g = 0; g < groups; g++)
-    tiled_conv_ex(batch, in_h, in_w, in_c, groups * in_c, out_c, groups * out_c, out_h, out_w, stride, pad, kh, kw,
-                  pool_size, pool_stride, pool_pad, input + g * in_c, weights + g * kh * kw * in_c * out_c,
-                  bias ? bias + g * out_c : NULL, output + g * out_c, acc_scale, act, tiled ? &t : NULL);
+  tiled_conv_grouped(batch, in_h, in_w, groups, in_c, out_c, out_h, out_w, stride, pad, kh, kw, pool_size,
+                     pool_stride, pool_pad, input, weights, bias, output, acc_scale, act, NULL);
 }
 
 #endif /* TVMX_GEMMINI_H */

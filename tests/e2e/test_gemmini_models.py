@@ -52,9 +52,15 @@ def test_int8_model_on_gemmini(qdq_models: dict[str, Path], tmp_path: Path, targ
     assert stats["cycles"] >= stats["instret"]
     c_source = (report.build_dir / "05-codegen" / "kernels.c").read_text()
     assert "tvmx_tiled_" in c_source
-    schedules = json.loads((report.build_dir / "03-tune" / "schedules.json").read_text())["kernels"]
-    accel = [v for k, v in schedules.items() if k.startswith("accel_")]
+    schedules = json.loads((report.build_dir / "03-tune" / "schedules.json").read_text())
+    accel = [v for k, v in schedules["kernels"].items() if k.startswith("accel_")]
     assert accel and all(v.startswith("tensorized with tvmx_") for v in accel), accel
+    for name, record in schedules["accelerator_kernels"].items():  # the tiling the compiler passed
+        if record["op"] == "matmul":
+            assert all(record["uses"][m] <= record["capacity"][m] for m in record["uses"]), record
+        if "tiling" in record:
+            t = tuple(record["tiling"].values())
+            assert f"{', '.join(f'(int64_t){v}' for v in t)})" in c_source, (name, t)
 
 
 def test_dumps_show_accelerator_kernels_and_header_calls(qdq_models: dict[str, Path]) -> None:
@@ -62,8 +68,8 @@ def test_dumps_show_accelerator_kernels_and_header_calls(qdq_models: dict[str, P
 
     target = load_target("gemmini")
     tir = dump_ir(qdq_models["mlp"], target, make_options(), "tir")
-    assert "accel_matmul_0" in tir and 'T.call_extern("int32", "tvmx_tiled_matmul_auto"' in tir
+    assert "accel_matmul_0" in tir and 'T.call_extern("int32", "tvmx_tiled_matmul"' in tir
     assert "T.match_buffer" in tir  # the tensorized block binds the intrinsic's operands
     c = dump_ir(qdq_models["cnn"], target, make_options(), "c")
-    assert "tvmx_tiled_conv_grouped_auto(" in c and "tiled_conv_grouped_auto((size_t)batch" in c
+    assert "tvmx_tiled_conv_grouped(" in c and "tiled_conv_grouped((size_t)batch" in c
     assert '#include "gemmini.h"' in c

@@ -21,6 +21,16 @@ class SimulatorExtras:
     stats_file: Path | None = None  # where the model writes its counters as JSON at exit
 
 
+@dataclass(frozen=True)
+class KernelSchedule:
+    """How one offloaded kernel runs: integer arguments appended to its accelerator call (a tiling;
+    none where the accelerator picks at run time) and what to record about it in schedules.json."""
+
+    args: tuple[int, ...]
+    summary: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
 class Accelerator(Protocol):
     def simulator_extras(self, workdir: Path, executor: Executor) -> SimulatorExtras:
         """Build (or reuse from the cache) the simulator model; say how to load it."""
@@ -32,6 +42,10 @@ class Accelerator(Protocol):
 
     def include_dirs(self, build_dir: Path) -> tuple[Path, ...]:
         """Header folders for C code that drives the accelerator (writes generated headers into build_dir)."""
+        ...
+
+    def schedule_kernel(self, op: str, sizes: dict[str, int], kernel: str, executor: Executor) -> KernelSchedule:
+        """The default schedule of an offloaded kernel of `op` with these call sizes."""
         ...
 
 

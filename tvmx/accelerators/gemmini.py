@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tvmx.accelerators import SimulatorExtras
+from tvmx.accelerators import KernelSchedule, SimulatorExtras
 from tvmx.errors import GuestError, InputError
 from tvmx.simulator.extension import build_extension
 from tvmx.target.checks import resolve_file
@@ -114,6 +114,35 @@ class Gemmini:
         if not params.is_file() or params.read_text() != text:  # keep the mtime for unchanged configs
             params.write_text(text)
         return (inc, self.header.parent)
+
+    def schedule_kernel(self, op: str, sizes: dict[str, int], kernel: str, executor: Executor) -> KernelSchedule:
+        """The header's tiling for the kernel, chosen now (see gemmini_tiling) and passed to its call."""
+        from tvmx.accelerators.gemmini_tiling import ConvShape, probe_for
+
+        dim = self.config.dim
+        capacity = {"scratchpad_rows": self.config.sp_rows, "accumulator_rows": self.config.acc_rows}
+        if op == "add":
+            width = dim * self.config.max_block_len
+            return KernelSchedule((), f"rows of {width} elements, {dim} per mvin, rotating over "
+                                      f"{self.config.acc_rows // width} accumulator slots (fixed)")
+        probe = probe_for(self, executor)
+        if op == "matmul":
+            t = probe.matmul(sizes["M"], sizes["N"], sizes["K"])
+            used = {"scratchpad_rows": 2 * dim * (t.i * t.k + t.k * t.j), "accumulator_rows": 2 * dim * t.i * t.j}
+            return KernelSchedule((t.i, t.j, t.k), f"tiling i={t.i} j={t.j} k={t.k} blocks of {dim}x{dim}, double "
+                                  "buffered (header heuristic)", {"tiling": asdict(t), "uses": used,
+                                                                   "capacity": capacity})
+        shape = ConvShape(**{k: v for k, v in sizes.items() if k != "groups"})
+        groups = f" x {sizes['groups']} channel groups" if sizes["groups"] > 1 else ""
+        if probe.conv_is_matmul(shape):
+            t = probe.matmul(shape.batch * shape.in_h * shape.in_w, shape.out_c, shape.in_c)
+            return KernelSchedule((0, 0, 0, 0), f"1x1 conv as a matmul{groups}, tiling i={t.i} j={t.j} k={t.k} "
+                                  "(header heuristic, chosen again at run time)", {"matmul_tiling": asdict(t),
+                                                                                   "capacity": capacity})
+        c = probe.conv(shape, kernel)
+        return KernelSchedule((c.th, c.tw, c.tj, c.tk), f"tiles of {c.th}x{c.tw} output pixels{groups}, "
+                              f"{c.tj} output / {c.tk} input channel blocks per chunk (header heuristic)",
+                              {"tiling": asdict(c), "capacity": capacity})
 
     def simulator_extras(self, workdir: Path, executor: Executor) -> SimulatorExtras:
         lib = build_extension(self.source, self.extension, executor)

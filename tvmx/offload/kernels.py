@@ -35,7 +35,15 @@ class KernelSource:
     params: list[tuple[str, tuple[int, ...], str]]  # (name, shape, dtype); the output last
     reads: str  # region list of the whole computation
     loops: str  # the per-output-element block, indented for the root block
-    call: str  # the call_extern expression of the implementation
+    function: str  # the header function the intrinsic calls (through its C wrapper)
+    sizes: dict[str, int]  # the call's leading integer arguments, by name (the tune stage reads them)
+    rest: str  # the call's other arguments: scales, activation, buffer pointers
+
+    @property
+    def call(self) -> str:
+        """The call_extern expression of the implementation."""
+        sizes = ", ".join(f"T.int64({v})" for v in self.sizes.values())
+        return f'T.call_extern("int32", "{wrapper_name(self.function)}", {sizes}, {self.rest})'
 
     def _header(self, with_acc: bool) -> str:
         params = [f'{n}: T.Buffer({tuple(s)}, "{d}")' for n, s, d in self.params]
@@ -119,11 +127,11 @@ def matmul_source(layer: QLayer, function: str) -> KernelSource:
              + f"                acc[{vi}, {vj}] = acc[{vi}, {vj}] + "
              f'T.Cast("int32", x[{vi}, {r}]) * T.Cast("int32", w[{r}, {vj}])\n'
              f"                out[{vi}, {vj}] = {_requant(f'acc[{vi}, {vj}]', layer.acc_scale, layer.relu)}\n")
-    call = (f'T.call_extern("int32", "{wrapper_name(function)}", T.int64({m}), T.int64({n}), T.int64({k}), '
-            f"T.float32({layer.acc_scale!r}), {ACT[layer.relu]}, "
-            'x.access_ptr("r"), w.access_ptr("r"), bias.access_ptr("r"), out.access_ptr("w"))')
+    rest = (f"T.float32({layer.acc_scale!r}), {ACT[layer.relu]}, "
+            'x.access_ptr("r"), w.access_ptr("r"), bias.access_ptr("r"), out.access_ptr("w")')
     params = [("x", (m, k), "int8"), ("w", (k, n), "int8"), ("bias", (n,), "int32"), ("out", (m, n), "int8")]
-    return KernelSource(params, f"x[0:{m}, 0:{k}], w[0:{k}, 0:{n}], bias[0:{n}]", loops, call)
+    return KernelSource(params, f"x[0:{m}, 0:{k}], w[0:{k}, 0:{n}], bias[0:{n}]", loops, function,
+                        {"M": m, "N": n, "K": k}, rest)
 
 
 def _lin(outer: str, extent: int, inner: str) -> str:
@@ -193,16 +201,16 @@ def conv2d_source(layer: QLayer, function: str) -> KernelSource:
              f"bias[{_lin(vg, cout, vc)}])\n"
              f"{ind}T.writes(out[{at}], acc[{at}])\n"
              + "".join(f"{ind}{line}\n" for line in body.splitlines()))
-    sizes = (batch, h, w, blocks, cin, cout, oh, ow, s, p, kh, kw,
-             *((pool.size, pool.stride, pool.pad) if pool else (0, 0, 0)))
-    scalars = ", ".join(f"T.int64({v})" for v in sizes)
-    call = (f'T.call_extern("int32", "{wrapper_name(function)}", {scalars}, T.float32({layer.acc_scale!r}), '
-            f'{ACT[layer.relu]}, x.access_ptr("r"), w.access_ptr("r"), bias.access_ptr("r"), out.access_ptr("w"))')
+    sizes = {"batch": batch, "in_h": h, "in_w": w, "groups": blocks, "in_c": cin, "out_c": cout, "out_h": oh,
+             "out_w": ow, "stride": s, "pad": p, "kh": kh, "kw": kw, "pool_size": pool.size if pool else 0,
+             "pool_stride": pool.stride if pool else 0, "pool_pad": pool.pad if pool else 0}
+    rest = (f'T.float32({layer.acc_scale!r}), {ACT[layer.relu]}, x.access_ptr("r"), w.access_ptr("r"), '
+            'bias.access_ptr("r"), out.access_ptr("w")')
     params = [("x", (batch, h, w, blocks * cin), "int8"), ("w", tuple(layer.weight.shape), "int8"),
               ("bias", (c_out,), "int32"), ("out", (batch, ph, pw, c_out), "int8")]
     reads = (f"x[0:{batch}, 0:{h}, 0:{w}, 0:{blocks * cin}], w[0:{blocks}, 0:{kh}, 0:{kw}, 0:{cin}, 0:{cout}], "
              f"bias[0:{c_out}]")
-    return KernelSource(params, reads, loops, call)
+    return KernelSource(params, reads, loops, function, sizes, rest)
 
 
 def add_source(add: QAdd, function: str) -> KernelSource:
@@ -219,12 +227,11 @@ def add_source(add: QAdd, function: str) -> KernelSource:
              f"                T.writes(out[{at}], acc[{at}])\n"
              f"                acc[{at}] = {scaled('a', add.a_scale)} + {scaled('b', add.b_scale)}\n"
              f"                out[{at}] = {_requant(f'acc[{at}]', add.out_scale, add.relu)}\n")
-    call = (f'T.call_extern("int32", "{wrapper_name(function)}", T.int64({int(np.prod(shape))}), '
-            f"T.float32({add.a_scale!r}), T.float32({add.b_scale!r}), T.float32({add.out_scale!r}), "
-            f'{ACT[add.relu]}, a.access_ptr("r"), b.access_ptr("r"), out.access_ptr("w"))')
+    rest = (f"T.float32({add.a_scale!r}), T.float32({add.b_scale!r}), T.float32({add.out_scale!r}), "
+            f'{ACT[add.relu]}, a.access_ptr("r"), b.access_ptr("r"), out.access_ptr("w")')
     region = ", ".join(f"0:{d}" for d in shape)
     params = [("a", shape, "int8"), ("b", shape, "int8"), ("out", shape, "int8")]
-    return KernelSource(params, f"a[{region}], b[{region}]", loops, call)
+    return KernelSource(params, f"a[{region}], b[{region}]", loops, function, {"n": int(np.prod(shape))}, rest)
 
 
 def accelerator_kernel(source: KernelSource, name: str, op: str) -> Any:
@@ -238,7 +245,8 @@ def accelerator_kernel(source: KernelSource, name: str, op: str) -> Any:
         prim = tensorize(source.kernel(), op, intrin)
     except s_tir.ScheduleError as exc:
         prim, intrin = source.direct(), f"none (tensorize did not match: {str(exc).splitlines()[-1][:80]})"
-    return prim.with_attr("global_symbol", name).with_attr("tvmx.offloaded", op).with_attr("tvmx.intrinsic", intrin)
+    prim = prim.with_attr("global_symbol", name).with_attr("tvmx.offloaded", op).with_attr("tvmx.intrinsic", intrin)
+    return prim.with_attr("tvmx.sizes", source.sizes)
 
 
 def tensorize(func: Any, op: str, intrin: str) -> Any:
@@ -269,10 +277,12 @@ def glue_c(header: str, functions: dict[str, str]) -> str:
         fn = functions["matmul"]
         lines += [
             f"int32_t {wrapper_name(fn)}(int64_t M, int64_t N, int64_t K, float acc_scale, int32_t act, void *A,",
-            "                         void *B, void *D, void *C) {",
+            "                         void *B, void *D, void *C, int64_t ti, int64_t tj, int64_t tk) {",
+            "  /* the tiling the compiler chose (03-tune/schedules.json), in DIM x DIM blocks */",
+            "  const gemmini_tiling t = {(size_t)ti, (size_t)tj, (size_t)tk};",
             "  PROFILE_BEGIN;",
             f"  {fn}((size_t)M, (size_t)N, (size_t)K, A, B, D, C, (size_t)K, (size_t)N, 0, (size_t)N, 1.0f, 1.0f,",
-            "      acc_scale, act, 0);",
+            "      acc_scale, act, 0, t);",
             "  PROFILE_END;",
             "  return 0;", "}", ""]
     if "conv2d" in functions:
@@ -282,13 +292,16 @@ def glue_c(header: str, functions: dict[str, str]) -> str:
             "                         int64_t out_c, int64_t out_h, int64_t out_w, int64_t stride, int64_t pad,",
             "                         int64_t kh, int64_t kw, int64_t pool_size, int64_t pool_stride,",
             "                         int64_t pool_pad, float acc_scale, int32_t act, void *input, void *weights,",
-            "                         void *bias, void *output) {",
+            "                         void *bias, void *output, int64_t th, int64_t tw, int64_t tj, int64_t tk) {",
+            "  /* the tiling the compiler chose (03-tune/schedules.json); none (0) for a 1x1 conv that runs as",
+            "     a matmul */",
+            "  const gemmini_conv_tiling t = {(size_t)th, (size_t)tw, (size_t)tj, (size_t)tk};",
             "  PROFILE_BEGIN;",
             "  /* implicit GEMM: the accelerator reads the NHWC input itself, no im2col */",
             f"  {fn}((size_t)batch, (size_t)in_h, (size_t)in_w, (size_t)groups, (size_t)in_c, (size_t)out_c,",
             "      (size_t)out_h, (size_t)out_w, (size_t)stride, (size_t)pad, (size_t)kh, (size_t)kw,",
             "      (size_t)pool_size, (size_t)pool_stride, (size_t)pool_pad, input, weights, bias, output, acc_scale,",
-            "      act);",
+            "      act, th ? &t : NULL);",
             "  PROFILE_END;",
             "  return 0;", "}", ""]
     if "add" in functions:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from tvmx.errors import InputError, ToolNotFoundError
@@ -22,9 +23,9 @@ CXX_FLAGS = ("-std=c++20", "-O2", "-fPIC", "-shared", "-D_GLIBCXX_USE_CXX11_ABI=
 GXX_HINT = "install a host C++ compiler: apt-get install g++ (or `make setup`)"
 
 
-def cache_root() -> Path:
+def cache_root(kind: str = "spike-ext") -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "tvmx" / "spike-ext"
+    return Path(base) / "tvmx" / kind
 
 
 def find_gxx() -> str:
@@ -59,12 +60,17 @@ def build_extension(source: Path, name: str, executor: Executor, cache_dir: Path
     gxx = find_gxx()
     flags = compile_flags()
     final = (cache_dir or cache_root()) / cache_key(source, gxx, flags) / f"lib{name}.so"
+    return build_once(final, lambda out: build_command(source, out, gxx, flags), executor)
+
+
+def build_once(final: Path, command: Callable[[Path], Command], executor: Executor) -> Path:
+    """`final`, built by command(temporary path) unless it exists; renamed into place when complete."""
     if final.is_file():
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
     try:
-        executor.run(build_command(source, tmp, gxx, flags))
+        executor.run(command(tmp))
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
