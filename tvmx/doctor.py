@@ -50,7 +50,7 @@ def run_checks(target: Target) -> list[Check]:
     checks.append(Check("dtc", dtc is not None, _version([dtc, "--version"]) if dtc else "not found",
                         "apt-get install device-tree-compiler"))
     gxx = shutil.which("g++")
-    checks.append(Check("g++ (accelerator models)", gxx is not None, _version([gxx, "--version"]) if gxx else
+    checks.append(Check("g++ (accelerator models, tiling)", gxx is not None, _version([gxx, "--version"]) if gxx else
                         "not found", "apt-get install g++"))
     try:
         import onnxruntime

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tvmx.offload import kernels
-from tvmx.offload.layers import Pool, QAdd, QLayer, Rejected, analyze_add, pack_groups
+from tvmx.offload.layers import Pool, QAdd, QLayer, Rejected, analyze_add, analyze_pool, pack_groups
 
 CONVS = [  # (H, W, C_in, C_out, k, stride, pad)
     (16, 16, 3, 16, 3, 1, 1), (16, 16, 16, 8, 1, 1, 0), (17, 17, 8, 8, 3, 2, 1), (32, 32, 3, 16, 3, 2, 1),
@@ -106,3 +106,21 @@ def test_add_scales_keep_fractional_bits_and_the_accumulator_exact() -> None:
         analyze_add(ty, relax.TensorType((1, 1), "int8"), scales, zeros, "int8", relu=False)
     with pytest.raises(Rejected, match="zero point"):
         analyze_add(ty, ty, scales, (const(0, "int8"), const(3, "int8"), const(0, "int8")), "int8", relu=False)
+
+
+def test_pools_the_mvout_cannot_do_are_rejected() -> None:
+    from types import SimpleNamespace
+
+    from tvm import relax
+
+    def pool(size: int, stride: int, pad: int) -> object:
+        attrs = SimpleNamespace(pool_size=[size, size], strides=[stride, stride], padding=[pad] * 4, layout="NCHW",
+                                dilation=[1, 1], ceil_mode=False)
+        return SimpleNamespace(attrs=attrs)
+
+    scale, zero = relax.const(np.array(0.1, np.float32)), relax.const(np.array(0, np.int8))
+    q = SimpleNamespace(args=[None, scale, zero])
+    assert analyze_pool(pool(3, 2, 1), q, q) == Pool(3, 2, 1)
+    for bad, why in ((pool(4, 4, 0), "up to 3"), (pool(2, 2, 2), "padding"), (pool(2, 5, 0), "up to 3")):
+        with pytest.raises(Rejected, match=why):
+            analyze_pool(bad, q, q)

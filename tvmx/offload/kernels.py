@@ -275,42 +275,42 @@ def glue_c(header: str, functions: dict[str, str]) -> str:
              "  tvmx_accel_profile.calls++", ""]
     if "matmul" in functions:
         fn = functions["matmul"]
-        lines += [
-            f"int32_t {wrapper_name(fn)}(int64_t M, int64_t N, int64_t K, float acc_scale, int32_t act, void *A,",
-            "                         void *B, void *D, void *C, int64_t ti, int64_t tj, int64_t tk) {",
-            "  /* the tiling the compiler chose (03-tune/schedules.json), in DIM x DIM blocks */",
-            "  const gemmini_tiling t = {(size_t)ti, (size_t)tj, (size_t)tk};",
-            "  PROFILE_BEGIN;",
-            f"  {fn}((size_t)M, (size_t)N, (size_t)K, A, B, D, C, (size_t)K, (size_t)N, 0, (size_t)N, 1.0f, 1.0f,",
-            "      acc_scale, act, 0, t);",
-            "  PROFILE_END;",
-            "  return 0;", "}", ""]
+        lines += _wrapper(
+            fn, "int64_t M, int64_t N, int64_t K, float acc_scale, int32_t act, void *A, void *B, void *D, void *C, "
+            "int64_t ti, int64_t tj, int64_t tk",
+            ["  /* the tiling the compiler chose (03-tune/schedules.json), in DIM x DIM blocks */",
+             "  const gemmini_tiling t = {(size_t)ti, (size_t)tj, (size_t)tk};"],
+            [f"  {fn}((size_t)M, (size_t)N, (size_t)K, A, B, D, C, (size_t)K, (size_t)N, 0, (size_t)N, 1.0f, 1.0f,",
+             "      acc_scale, act, 0, t);"])
     if "conv2d" in functions:
         fn = functions["conv2d"]
-        lines += [
-            f"int32_t {wrapper_name(fn)}(int64_t batch, int64_t in_h, int64_t in_w, int64_t groups, int64_t in_c,",
-            "                         int64_t out_c, int64_t out_h, int64_t out_w, int64_t stride, int64_t pad,",
-            "                         int64_t kh, int64_t kw, int64_t pool_size, int64_t pool_stride,",
-            "                         int64_t pool_pad, float acc_scale, int32_t act, void *input, void *weights,",
-            "                         void *bias, void *output, int64_t th, int64_t tw, int64_t tj, int64_t tk) {",
-            "  /* the tiling the compiler chose (03-tune/schedules.json); none (0) for a 1x1 conv that runs as",
-            "     a matmul */",
-            "  const gemmini_conv_tiling t = {(size_t)th, (size_t)tw, (size_t)tj, (size_t)tk};",
-            "  PROFILE_BEGIN;",
-            "  /* implicit GEMM: the accelerator reads the NHWC input itself, no im2col */",
-            f"  {fn}((size_t)batch, (size_t)in_h, (size_t)in_w, (size_t)groups, (size_t)in_c, (size_t)out_c,",
-            "      (size_t)out_h, (size_t)out_w, (size_t)stride, (size_t)pad, (size_t)kh, (size_t)kw,",
-            "      (size_t)pool_size, (size_t)pool_stride, (size_t)pool_pad, input, weights, bias, output, acc_scale,",
-            "      act, th ? &t : NULL);",
-            "  PROFILE_END;",
-            "  return 0;", "}", ""]
+        lines += _wrapper(
+            fn, "int64_t batch, int64_t in_h, int64_t in_w, int64_t groups, int64_t in_c, int64_t out_c, "
+            "int64_t out_h, int64_t out_w, int64_t stride, int64_t pad, int64_t kh, int64_t kw, int64_t pool_size, "
+            "int64_t pool_stride, int64_t pool_pad, float acc_scale, int32_t act, void *input, void *weights, "
+            "void *bias, void *output, int64_t th, int64_t tw, int64_t tj, int64_t tk",
+            ["  /* the tiling the compiler chose (03-tune/schedules.json); none (0) for a 1x1 conv that runs as",
+             "     a matmul. Implicit GEMM: the accelerator reads the NHWC input itself, no im2col. */",
+             "  const gemmini_conv_tiling t = {(size_t)th, (size_t)tw, (size_t)tj, (size_t)tk};"],
+            [f"  {fn}((size_t)batch, (size_t)in_h, (size_t)in_w, (size_t)groups, (size_t)in_c, (size_t)out_c,",
+             "      (size_t)out_h, (size_t)out_w, (size_t)stride, (size_t)pad, (size_t)kh, (size_t)kw,",
+             "      (size_t)pool_size, (size_t)pool_stride, (size_t)pool_pad, input, weights, bias, output, acc_scale,",
+             "      act, th ? &t : NULL);"])
     if "add" in functions:
         fn = functions["add"]
-        lines += [
-            f"int32_t {wrapper_name(fn)}(int64_t n, float a_scale, float b_scale, float c_scale, int32_t act, void *A,",
-            "                         void *B, void *C) {",
-            "  PROFILE_BEGIN;",
-            f"  {fn}((size_t)n, A, B, C, a_scale, b_scale, c_scale, act);",
-            "  PROFILE_END;",
-            "  return 0;", "}", ""]
+        lines += _wrapper(fn, "int64_t n, float a_scale, float b_scale, float c_scale, int32_t act, void *A, void *B, "
+                          "void *C", [], [f"  {fn}((size_t)n, A, B, C, a_scale, b_scale, c_scale, act);"])
     return "\n".join(lines)
+
+
+def _wrapper(function: str, params: str, setup: list[str], call: list[str]) -> list[str]:
+    """One C wrapper: int32_t tvmx_<function>(params) { setup; profiled call; return 0; }"""
+    signature = [f"int32_t {wrapper_name(function)}("]
+    indent = " " * len(signature[0])
+    for i, param in enumerate(params.split(", ")):
+        text = param + (", " if i < params.count(", ") else ") {")
+        if len(signature[-1]) + len(text.rstrip()) > 110:
+            signature[-1] = signature[-1].rstrip()
+            signature.append(indent)
+        signature[-1] += text
+    return [*signature, *setup, "  PROFILE_BEGIN;", *call, "  PROFILE_END;", "  return 0;", "}", ""]
