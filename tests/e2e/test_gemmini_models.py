@@ -1,4 +1,4 @@
-"""Quantize, compile for Gemmini, run on Spike with the Gemmini model, compare with onnxruntime
+"""Quantize, compile for Gemmini (and for the plain CPU), run on Spike, compare with onnxruntime
 running the same QDQ model: int8 outputs bit-exact, or within 1 LSB on at most 0.1% of elements."""
 
 from __future__ import annotations
@@ -61,6 +61,14 @@ def test_int8_model_on_gemmini(qdq_models: dict[str, Path], tmp_path: Path, targ
         if "tiling" in record:
             t = tuple(record["tiling"].values())
             assert f"{', '.join(f'(int64_t){v}' for v in t)})" in c_source, (name, t)
+
+
+@pytest.mark.parametrize("model_name", ["mlp", "cnn", "dwsep"])
+def test_int8_model_on_the_cpu_is_bit_exact(qdq_models: dict[str, Path], tmp_path: Path, model_name: str) -> None:
+    """The CPU path of the same QDQ models (exact float constants, int8 lookup tables): no LSB off."""
+    report = verify_model(qdq_models[model_name], load_target("rv64gc"), make_options(), tmp_path / "b", seed=5)
+    assert report.comparison.ok and all(d.max_lsb == 0 for d in report.comparison.outputs), \
+        report.comparison.summary()
 
 
 def test_dumps_show_accelerator_kernels_and_header_calls(qdq_models: dict[str, Path]) -> None:

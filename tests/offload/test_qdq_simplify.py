@@ -1,4 +1,5 @@
-"""Exact QDQ rewrites: a Clip that is a ReLU on int8 values becomes one; any other stays a Clip."""
+"""Exact graph rewrites: a Clip that is a ReLU on int8 values becomes one (any other stays a Clip); a
+two-input Sum becomes the Add it is."""
 
 from __future__ import annotations
 
@@ -35,3 +36,35 @@ def test_clip_becomes_relu_only_when_it_is_one_on_int8(hi: float, out_scale: flo
     text = clip_to_relu(from_onnx(_qdq_clip(hi, out_scale), keep_params_in_input=False))["main"].script()
     assert ("R.nn.relu(" in text) == is_relu
     assert ("minimum" in text) != is_relu
+
+
+def _qdq_sum(inputs: int, relu: bool) -> onnx.ModelProto:
+    """int8 inputs -> DequantizeLinear each -> Sum -> [Relu, in float: ResNet's residual] -> QuantizeLinear"""
+    inits = [numpy_helper.from_array(np.array(0.1, np.float32), "s"),
+             numpy_helper.from_array(np.array(0, np.int8), "z")]
+    names = [f"x{i}" for i in range(inputs)]
+    nodes = [helper.make_node("DequantizeLinear", [n, "s", "z"], [f"d{n}"]) for n in names]
+    nodes += [helper.make_node("Sum", [f"d{n}" for n in names], ["y"], name="residual"),
+              *([helper.make_node("Relu", ["y"], ["r"])] if relu else []),
+              helper.make_node("QuantizeLinear", ["r" if relu else "y", "s", "z"], ["q"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(n, TensorProto.INT8, [1, 4, 2, 2])
+                                           for n in names],
+                              [helper.make_tensor_value_info("q", TensorProto.INT8, [1, 4, 2, 2])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
+@pytest.mark.parametrize(("inputs", "relu", "offloaded"), [(2, False, True), (2, True, True), (3, False, False)])
+def test_a_two_input_sum_is_a_residual_add(inputs: int, relu: bool, offloaded: bool) -> None:
+    from tvm.relax.frontend.onnx import from_onnx
+
+    from tvmx.offload.partition import partition
+
+    model = _qdq_sum(inputs, relu)
+    mod, report = partition(from_onnx(model, keep_params_in_input=False), model, "gemmini",
+                            {"add": "tiled_resadd_auto"}, 16)
+    (entry,) = report.entries
+    assert (entry.node, entry.op_type, entry.where) == ("residual", "Sum", "accelerator" if offloaded else "cpu")
+    assert entry.reason.endswith("+ relu") == (offloaded and relu)
+    assert ("R.call_tir(accel_add_0" in mod["main"].script()) == offloaded

@@ -13,7 +13,7 @@ from tvmx.offload import kernels
 from tvmx.offload.layers import QLayer, Rejected, analyze, analyze_pool
 from tvmx.offload.layout import sink_transposes
 from tvmx.offload.patterns import fusion_patterns
-from tvmx.offload.qdq_simplify import clip_to_relu, simplify_qdq
+from tvmx.offload.qdq_simplify import clip_to_relu, simplify_qdq, sum_to_add
 from tvmx.offload.resadd import AddResult, offload_residual_adds
 from tvmx.offload.rewrite import op_name, rewrite_main
 
@@ -154,7 +154,7 @@ def partition(mod: Any, model: onnx.ModelProto, prefix: str, functions: dict[str
     from tvm import relax
 
     matcher = _Matcher(dim)
-    mod = _unshare_dequantize(clip_to_relu(mod))
+    mod = _unshare_dequantize(clip_to_relu(sum_to_add(mod)))
     candidates = _candidate_ops(mod["main"])
     fused = relax.transform.FuseOpsByPattern(
         fusion_patterns(prefix, set(functions), matcher.check, matcher.attrs), bind_constants=True)(mod)
@@ -196,20 +196,22 @@ def _describe(layer: QLayer) -> str:
 
 
 def _residual_entries(model: onnx.ModelProto, adds: list[AddResult], declared: bool) -> list[ReportEntry]:
-    """ONNX Adds of two computed tensors, paired in graph order with the Relax adds of two tensors."""
+    """ONNX Adds and two-input Sums of two computed tensors, paired in graph order with the Relax
+    adds of two tensors."""
     constants = {t.name for t in model.graph.initializer}
-    nodes = [(node.name or f"Add#{i}") for i, node in enumerate(model.graph.node)
-             if node.op_type == "Add" and sum(name not in constants for name in node.input) == 2]
+    nodes = [(node.name or f"{node.op_type}#{i}", node.op_type) for i, node in enumerate(model.graph.node)
+             if node.op_type in ("Add", "Sum") and len(node.input) == 2
+             and sum(name not in constants for name in node.input) == 2]
     if len(nodes) != len(adds):  # the importer decomposed something into adds: number them instead
-        nodes = [f"add#{i}" for i in range(len(adds))]
+        nodes = [(f"add#{i}", "Add") for i in range(len(adds))]
     entries = []
-    for label, result in zip(nodes, adds, strict=True):
+    for (label, op_type), result in zip(nodes, adds, strict=True):
         if result.kernel:
-            entries.append(ReportEntry(label, "Add", "accelerator", "int8 residual add" + (" + relu" if result.relu
-                                                                                             else ""), result.kernel))
+            entries.append(ReportEntry(label, op_type, "accelerator", "int8 residual add" + (" + relu" if result.relu
+                                                                                               else ""), result.kernel))
         else:
             reason = result.reason if declared else "the target declares no add intrinsic"
-            entries.append(ReportEntry(label, "Add", "cpu", reason))
+            entries.append(ReportEntry(label, op_type, "cpu", reason))
     return entries
 
 

@@ -3,7 +3,8 @@
 `quantize(op(dequantize(x, s)), s)` equals `op(x)` exactly when op only selects or moves values
 (concatenation, max pooling) and every scale and zero point is the same: dequantize then quantize
 with one scale gives back the integer (|q| <= 128, so q*s/s rounds to q). The float round trip it
-removes costs the CPU tens of instructions per element.
+removes costs the CPU tens of instructions per element. A concatenation of parts on other scales
+becomes one of requantized parts.
 """
 
 from __future__ import annotations
@@ -54,10 +55,16 @@ def simplify_qdq(mod: Any) -> Any:
                 fields = self._binding(inner.args[0])
                 if not isinstance(fields, relax.Tuple):
                     return call
-                sources = [self._int8_source(f, scale, zero) for f in fields.fields]
-                if any(s is None for s in sources):
+                if not all(op_name(self._binding(f)) == "relax.dequantize" for f in fields.fields):
                     return call
-                return relax.op.concat(sources, axis=int(inner.attrs.axis))
+                # Concatenation only moves values: quantizing each part gives the same elements.
+                # Parts already on the output's scale are taken as they are; the others are
+                # requantized (int8_tables turns those into lookups).
+                sources = [self._int8_source(f, scale, zero) for f in fields.fields]
+                parts = [src if src is not None else self.builder_.emit(relax.Call(call.op, [f, scale, zero],
+                                                                                      call.attrs, call.ty_args))
+                         for src, f in zip(sources, fields.fields, strict=True)]
+                return relax.op.concat(parts, axis=int(inner.attrs.axis))
             source = self._int8_source(inner.args[0], scale, zero)
             if source is None:
                 return call
@@ -133,5 +140,40 @@ def clip_to_relu(mod: Any) -> Any:
                 return super().visit_call_(call)
             relu = self.builder_.emit(relax.op.nn.relu(self.visit_expr(clamp[0])))
             return relax.Call(call.op, [relu, *call.args[1:]], call.attrs, call.ty_args)
+
+    return rewrite_main(Rewrite(mod), mod)
+
+
+def sum_to_add(mod: Any) -> Any:
+    """sum(stack([broadcast_to(a), broadcast_to(b)]), axis=0) -> add(a, b): how the ONNX importer
+    writes a two-input Sum, as the Add it is (the same float addition), so that a residual Sum
+    matches the residual-add pattern. Broadcasts that change the shape, and Sums of more inputs,
+    stay as they are."""
+    from tvm import relax
+
+    main = mod["main"]
+    values = {b.var: b.value for block in main.body.blocks for b in block.bindings}
+
+    def unbroadcast(var: Any) -> Any:
+        value = values.get(var)
+        if op_name(value) != "relax.broadcast_to":
+            return None
+        src = value.args[0]
+        same = [int(d) for d in src.ty.shape] == [int(d) for d in var.ty.shape]
+        return src if same else None
+
+    @relax.expr_functor.mutator
+    class Rewrite(relax.PyExprMutator):  # type: ignore[misc]
+        def visit_call_(self, call: Any) -> Any:
+            if op_name(call) != "relax.sum" or [int(a) for a in call.attrs.axis or []] != [0]:
+                return super().visit_call_(call)
+            stack = values.get(call.args[0]) if isinstance(call.args[0], relax.Var) else None
+            if op_name(stack) != "relax.stack" or int(stack.attrs.axis) != 0:
+                return super().visit_call_(call)
+            fields = stack.args[0].fields if isinstance(stack.args[0], relax.Tuple) else []
+            parts = [unbroadcast(f) for f in fields]
+            if len(parts) != 2 or any(p is None for p in parts) or bool(call.attrs.keepdims):
+                return super().visit_call_(call)
+            return relax.op.add(self.visit_expr(parts[0]), self.visit_expr(parts[1]))
 
     return rewrite_main(Rewrite(mod), mod)

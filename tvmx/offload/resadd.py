@@ -1,6 +1,7 @@
 """Residual adds of two int8 tensors onto the accelerator:
 
-    quantize( add( dequantize(a), dequantize(b) ) )  [ -> quantize(relu(dequantize(.))) with the same scale ]
+    quantize( [relu] add( dequantize(a), dequantize(b) ) )
+        [ -> quantize(relu(dequantize(.))) with the same scale ]
 
 Runs after transpose sinking, so both operands are the NHWC tensors the accelerator layers wrote;
 the add is elementwise, so the layout does not matter to it. Each match becomes a call_tir of a
@@ -75,12 +76,15 @@ def _plan(main: Any) -> tuple[dict[Any, _Match], dict[Any, AddResult]]:
             continue
         results[var] = result = AddResult()
         dqs: list[Any] = [values.get(a) for a in value.args]
-        q = only_user(var, "relax.quantize")
+        # A float ReLU straight after the add commutes with the quantize (monotone, and 0 maps to
+        # 0 with zero point 0, which analyze_add requires): quantize(relu(add)) is relu(quantize(add)).
+        float_relu = only_user(var, "relax.nn.relu")
+        q = only_user(float_relu, "relax.quantize") if float_relu is not None else only_user(var, "relax.quantize")
         if not all(op_name(d) == "relax.dequantize" for d in dqs) or q is None:
             result.reason = "not between dequantize and quantize (a float add)"
             continue
-        # optional ReLU: quantize -> dequantize -> relu -> quantize, one scale throughout
-        root, relu, qv = q, False, values[q]
+        # or a ReLU on the quantized sum: quantize -> dequantize -> relu -> quantize, one scale throughout
+        root, relu, qv = q, float_relu is not None, values[q]
         dq2 = only_user(q, "relax.dequantize")
         r = only_user(dq2, "relax.nn.relu") if dq2 is not None else None
         q2 = only_user(r, "relax.quantize") if r is not None else None

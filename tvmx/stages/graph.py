@@ -71,9 +71,12 @@ def run(ctx: StageContext, model: ImportedModel) -> GraphModule:
             ctx.log("  hint: nothing matched; `tvmx quantize MODEL -o MODEL.int8.onnx` makes a model the "
                     "accelerator can run")
     else:
-        from tvmx.offload.qdq_simplify import simplify_qdq
+        from tvmx.offload.qdq_simplify import simplify_qdq, sum_to_add
 
-        mod = simplify_qdq(mod)  # int8 pools and concats on the CPU too
+        mod = simplify_qdq(sum_to_add(mod))  # int8 pools and concats on the CPU too
+    from tvmx.offload.int8_tables import int8_tables
+
+    mod = int8_tables(mod)  # int8 activations: table lookups instead of float functions
     mod = tvm.ir.transform.Sequential(graph_passes())(mod)
     check_legalized(mod)
     text = out_dir / "module.py"

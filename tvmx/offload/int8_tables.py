@@ -1,0 +1,83 @@
+"""Elementwise functions of one int8 tensor as 256-entry lookup tables.
+
+`quantize(f(dequantize(q, s_in, z_in)), s_out, z_out)` depends only on the 256 values q can take.
+The table holds it for each: dequantize in float32, f in float64 rounded to float32 (onnxruntime's
+Sigmoid and Tanh give these values to the bit: checked on 400 random scale pairs), quantize in
+float32 as QuantizeLinear does. The CPU then does one load an element instead of a float function
+(a Sigmoid costs ~180 instructions an element with picolibc's expf) and two conversions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from tvmx.offload.rewrite import op_name, rewrite_main
+
+IDENTITY = "relax.dequantize"  # quantize(dequantize(x)) itself: a requantization
+FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    IDENTITY: lambda x: x,
+    "relax.sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)),
+    "relax.tanh": np.tanh,
+    "relax.exp": np.exp,
+    "relax.nn.relu": lambda x: np.maximum(x, 0.0),
+}
+RANGES = {"int8": (-128, 127), "uint8": (0, 255)}
+
+
+def _scalar(expr: Any) -> float | None:
+    value = getattr(expr, "value", None)
+    if value is None or not hasattr(value, "numpy") or value.numpy().size != 1:
+        return None
+    return float(value.numpy().reshape(()))
+
+
+def table(function: str, in_dtype: str, scales: tuple[float, float], zeros: tuple[float, float],
+          out_dtype: str) -> np.ndarray:
+    """quantize(f(dequantize(v))) for every v of in_dtype, in order (the entry of v is v - min)."""
+    low, high = RANGES[in_dtype]
+    q = np.arange(low, high + 1, dtype=np.float32)
+    x = (q - np.float32(zeros[0])) * np.float32(scales[0])
+    with np.errstate(over="ignore"):
+        fx = FUNCTIONS[function](x.astype(np.float64)).astype(np.float32)
+        y = np.rint(fx / np.float32(scales[1])) + np.float32(zeros[1])
+    out_low, out_high = RANGES[out_dtype]
+    return np.clip(y, out_low, out_high).astype(out_dtype)
+
+
+def int8_tables(mod: Any) -> Any:
+    """Every quantize(f(dequantize(x))) with an 8-bit x, scalar scales and zero points and f in
+    FUNCTIONS (or none: a requantization) becomes take(table, x - min), or x where it is one."""
+    from tvm import relax
+
+    @relax.expr_functor.mutator
+    class Rewrite(relax.PyExprMutator):  # type: ignore[misc]
+        def visit_call_(self, call: Any) -> Any:
+            call = super().visit_call_(call)
+            if op_name(call) != "relax.quantize" or str(call.attrs.out_dtype) not in RANGES:
+                return call
+            inner: Any = self._binding(call.args[0])
+            if op_name(inner) not in FUNCTIONS:
+                return call
+            dq: Any = inner if op_name(inner) == IDENTITY else self._binding(inner.args[0])
+            if op_name(dq) != "relax.dequantize" or str(dq.args[0].ty.dtype) not in RANGES:
+                return call
+            params = [_scalar(e) for e in (dq.args[1], call.args[1], dq.args[2], call.args[2])]
+            if any(p is None for p in params):
+                return call
+            s_in, s_out, z_in, z_out = (float(p) for p in params if p is not None)
+            in_dtype = str(dq.args[0].ty.dtype)
+            if op_name(inner) == IDENTITY and (s_in, z_in, in_dtype) == (s_out, z_out, str(call.attrs.out_dtype)):
+                return dq.args[0]  # |q| <= 128: q * s / s rounds back to q
+            lut = table(op_name(inner), in_dtype, (s_in, s_out), (z_in, z_out), str(call.attrs.out_dtype))
+            index = relax.op.astype(dq.args[0], "int32")
+            if RANGES[in_dtype][0]:
+                index = relax.op.subtract(self.builder_.emit(index), relax.const(RANGES[in_dtype][0], "int32"))
+            return relax.op.take(relax.const(lut), self.builder_.emit(index), axis=0)
+
+        def _binding(self, expr: Any) -> Any:
+            return self.lookup_binding(expr) if isinstance(expr, relax.Var) else None
+
+    return rewrite_main(Rewrite(mod), mod)
