@@ -44,7 +44,8 @@ def table(function: str, in_dtype: str, scales: tuple[float, float], zeros: tupl
         fx = FUNCTIONS[function](x.astype(np.float64)).astype(np.float32)
         y = np.rint(fx / np.float32(scales[1])) + np.float32(zeros[1])
     out_low, out_high = RANGES[out_dtype]
-    return np.clip(y, out_low, out_high).astype(out_dtype)
+    out: np.ndarray = np.clip(y, out_low, out_high).astype(out_dtype)
+    return out
 
 
 def int8_tables(mod: Any) -> Any:

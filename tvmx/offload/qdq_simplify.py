@@ -155,7 +155,7 @@ def sum_to_add(mod: Any) -> Any:
     values = {b.var: b.value for block in main.body.blocks for b in block.bindings}
 
     def unbroadcast(var: Any) -> Any:
-        value = values.get(var)
+        value: Any = values.get(var)
         if op_name(value) != "relax.broadcast_to":
             return None
         src = value.args[0]
@@ -167,7 +167,7 @@ def sum_to_add(mod: Any) -> Any:
         def visit_call_(self, call: Any) -> Any:
             if op_name(call) != "relax.sum" or [int(a) for a in call.attrs.axis or []] != [0]:
                 return super().visit_call_(call)
-            stack = values.get(call.args[0]) if isinstance(call.args[0], relax.Var) else None
+            stack: Any = values.get(call.args[0]) if isinstance(call.args[0], relax.Var) else None
             if op_name(stack) != "relax.stack" or int(stack.attrs.axis) != 0:
                 return super().visit_call_(call)
             fields = stack.args[0].fields if isinstance(stack.args[0], relax.Tuple) else []
