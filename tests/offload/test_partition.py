@@ -102,3 +102,33 @@ def test_maxpool_after_a_conv_is_fused_into_its_mvout(quantized: dict[str, Path]
     assert pool.where == "accelerator" and conv.reason.endswith("+ maxpool 2x2/2")
     text = mod["main"].script()  # type: ignore[index]
     assert "max_pool2d" not in text
+
+
+def test_a_conv_no_tiling_fits_stays_on_the_cpu(tmp_path: Path) -> None:
+    """A 64x64 kernel: the weights of one block for every tap overflow the scratchpad."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    from tvmx.accelerators.gemmini import Gemmini
+    from tvmx.toolchain.command import Executor
+
+    w = numpy_helper.from_array(np.random.default_rng(0).standard_normal((4, 4, 64, 64)).astype(np.float32), "w")
+    graph = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"], name="huge")], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 64, 64])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 1, 1])], [w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "huge.onnx"))
+    target = load_target("gemmini")
+    quantize_model(tmp_path / "huge.onnx", tmp_path / "huge.int8.onnx", target, random_n=1)
+    gemmini = Gemmini.from_target(target)
+
+    def unsupported(op: str, sizes: dict[str, int]) -> str | None:
+        return gemmini.unsupported_layer(op, sizes, Executor())
+
+    from tvm.relax.frontend.onnx import from_onnx
+
+    qdq = onnx.load(str(tmp_path / "huge.int8.onnx"))
+    _, report = partition(from_onnx(qdq, keep_params_in_input=False), qdq, "gemmini", FUNCTIONS, 16, unsupported)
+    (entry,) = report.entries  # type: ignore[attr-defined]
+    assert entry.where == "cpu" and entry.reason == "no tiling of this conv fits the scratchpad and accumulator"

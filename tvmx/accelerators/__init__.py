@@ -44,6 +44,10 @@ class Accelerator(Protocol):
         """Header folders for C code that drives the accelerator (writes generated headers into build_dir)."""
         ...
 
+    def unsupported_layer(self, op: str, sizes: dict[str, int], executor: Executor) -> str | None:
+        """Why an offload candidate with these call sizes cannot run on the accelerator, or None."""
+        ...
+
     def schedule_kernel(self, op: str, sizes: dict[str, int], kernel: str, executor: Executor) -> KernelSchedule:
         """The default schedule of an offloaded kernel of `op` with these call sizes."""
         ...

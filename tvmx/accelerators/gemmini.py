@@ -115,6 +115,19 @@ class Gemmini:
             params.write_text(text)
         return (inc, self.header.parent)
 
+    def unsupported_layer(self, op: str, sizes: dict[str, int], executor: Executor) -> str | None:
+        """Why a layer with these call sizes cannot run on this configuration, or None if it can."""
+        from tvmx.accelerators.gemmini_tiling import ConvShape, probe_for
+
+        if op != "conv2d":
+            return None  # matmuls and adds tile any size
+        probe = probe_for(self, executor)
+        shape = ConvShape(**{k: v for k, v in sizes.items() if k != "groups"})
+        if probe.conv_is_matmul(shape) or probe.conv(shape) is not None:
+            return None
+        what = "with this max pool " if shape.pool_size else ""
+        return f"no tiling of this conv {what}fits the scratchpad and accumulator"
+
     def schedule_kernel(self, op: str, sizes: dict[str, int], kernel: str, executor: Executor) -> KernelSchedule:
         """The header's tiling for the kernel, chosen now (see gemmini_tiling) and passed to its call."""
         from tvmx.accelerators.gemmini_tiling import ConvShape, probe_for
@@ -139,7 +152,9 @@ class Gemmini:
             return KernelSchedule((0, 0, 0, 0), f"1x1 conv as a matmul{groups}, tiling i={t.i} j={t.j} k={t.k} "
                                   "(header heuristic, chosen again at run time)", {"matmul_tiling": asdict(t),
                                                                                    "capacity": capacity})
-        c = probe.conv(shape, kernel)
+        c = probe.conv(shape)
+        if c is None:  # the relax stage keeps such layers on the CPU (unsupported_layer)
+            raise RuntimeError(f"{kernel}: no tiling fits ({shape})")
         return KernelSchedule((c.th, c.tw, c.tj, c.tk), f"tiles of {c.th}x{c.tw} output pixels{groups}, "
                               f"{c.tj} output / {c.tk} input channel blocks per chunk (header heuristic)",
                               {"tiling": asdict(c), "capacity": capacity})

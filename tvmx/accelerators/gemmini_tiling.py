@@ -4,8 +4,8 @@ gemmini.h chooses tilings with plain C functions (gemmini_auto_tiling, gemmini_c
 fill the scratchpad and accumulator within capacity, double-buffer so loads overlap computes. The
 tune stage compiles those functions for the host, once per configuration (content-addressed
 cache), and calls them through ctypes: the compiler then passes the tiling to each kernel and
-records it, from the same code a hand-written program would run, never a copy of it. A shape
-that no tiling fits is reported at compile time instead of trapping on the simulator.
+records it, from the same code a hand-written program would run, never a copy of it. A layer
+that no tiling fits stays on the CPU (the relax stage asks) instead of trapping on the simulator.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from tvmx.accelerators.gemmini import Gemmini
-from tvmx.errors import InputError
 from tvmx.simulator.extension import build_once, cache_root, find_gxx
 from tvmx.toolchain.command import Command, Executor
 
@@ -120,12 +119,10 @@ class TilingProbe:
     def conv_is_matmul(self, shape: ConvShape) -> bool:
         return bool(self._lib.tvmx_conv_is_matmul(_shape_array(shape)))
 
-    def conv(self, shape: ConvShape, what: str) -> ConvTiling:
+    def conv(self, shape: ConvShape) -> ConvTiling | None:
+        """The tiling, or None if none fits the scratchpad and accumulator (or the pooling cannot be fused)."""
         out = (ctypes.c_size_t * 4)()
-        if not self._lib.tvmx_conv_tiling(_shape_array(shape), out):
-            raise InputError(f"{what}: no tiling of this conv fits the scratchpad and accumulator ({shape})",
-                             hint="a larger accelerator.scratchpad/accumulator in the target, or a smaller layer")
-        return ConvTiling(*out)
+        return ConvTiling(*out) if self._lib.tvmx_conv_tiling(_shape_array(shape), out) else None
 
 
 def _shape_array(shape: ConvShape) -> Any:

@@ -131,7 +131,7 @@ def matmul_source(layer: QLayer, function: str) -> KernelSource:
             'x.access_ptr("r"), w.access_ptr("r"), bias.access_ptr("r"), out.access_ptr("w")')
     params = [("x", (m, k), "int8"), ("w", (k, n), "int8"), ("bias", (n,), "int32"), ("out", (m, n), "int8")]
     return KernelSource(params, f"x[0:{m}, 0:{k}], w[0:{k}, 0:{n}], bias[0:{n}]", loops, function,
-                        {"M": m, "N": n, "K": k}, rest)
+                        call_sizes(layer), rest)
 
 
 def _lin(outer: str, extent: int, inner: str) -> str:
@@ -201,16 +201,28 @@ def conv2d_source(layer: QLayer, function: str) -> KernelSource:
              f"bias[{_lin(vg, cout, vc)}])\n"
              f"{ind}T.writes(out[{at}], acc[{at}])\n"
              + "".join(f"{ind}{line}\n" for line in body.splitlines()))
-    sizes = {"batch": batch, "in_h": h, "in_w": w, "groups": blocks, "in_c": cin, "out_c": cout, "out_h": oh,
-             "out_w": ow, "stride": s, "pad": p, "kh": kh, "kw": kw, "pool_size": pool.size if pool else 0,
-             "pool_stride": pool.stride if pool else 0, "pool_pad": pool.pad if pool else 0}
     rest = (f'T.float32({layer.acc_scale!r}), {ACT[layer.relu]}, x.access_ptr("r"), w.access_ptr("r"), '
             'bias.access_ptr("r"), out.access_ptr("w")')
     params = [("x", (batch, h, w, blocks * cin), "int8"), ("w", tuple(layer.weight.shape), "int8"),
               ("bias", (c_out,), "int32"), ("out", (batch, ph, pw, c_out), "int8")]
     reads = (f"x[0:{batch}, 0:{h}, 0:{w}, 0:{blocks * cin}], w[0:{blocks}, 0:{kh}, 0:{kw}, 0:{cin}, 0:{cout}], "
              f"bias[0:{c_out}]")
-    return KernelSource(params, reads, loops, function, sizes, rest)
+    return KernelSource(params, reads, loops, function, call_sizes(layer), rest)
+
+
+def call_sizes(layer: QLayer) -> dict[str, int]:
+    """The integer arguments of the layer's accelerator call, by name."""
+    if layer.op == "matmul":
+        k, n = layer.weight.shape
+        return {"M": int(np.prod(layer.x_shape[:-1])), "N": int(n), "K": int(k)}
+    batch, _, h, w = layer.x_shape
+    _, _, oh, ow = layer.out_shape
+    blocks, kh, kw, cin, cout = (int(d) for d in layer.weight.shape)
+    pool = layer.pool
+    return {"batch": batch, "in_h": h, "in_w": w, "groups": blocks, "in_c": cin, "out_c": cout, "out_h": oh,
+            "out_w": ow, "stride": layer.strides[0], "pad": layer.padding[0], "kh": kh, "kw": kw,
+            "pool_size": pool.size if pool else 0, "pool_stride": pool.stride if pool else 0,
+            "pool_pad": pool.pad if pool else 0}
 
 
 def add_source(add: QAdd, function: str) -> KernelSource:

@@ -3,6 +3,7 @@ kernel that drives the accelerator, and say which ONNX node went where, and why.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -17,6 +18,7 @@ from tvmx.offload.qdq_simplify import clip_to_relu, simplify_qdq, sum_to_add
 from tvmx.offload.resadd import AddResult, offload_residual_adds
 from tvmx.offload.rewrite import op_name, rewrite_main
 
+Unsupported = Callable[[str, dict[str, int]], "str | None"]
 CANDIDATE_OPS = {"relax.matmul": ("MatMul", "Gemm"), "relax.nn.conv2d": ("Conv",), "relax.nn.max_pool2d": ("MaxPool",)}
 
 
@@ -56,8 +58,9 @@ class OffloadReport:
 class _Matcher:
     """Pattern checks that remember, per candidate op, the layer or the reason it was rejected."""
 
-    def __init__(self, dim: int) -> None:
+    def __init__(self, dim: int, unsupported: Unsupported) -> None:
         self.dim = dim
+        self.unsupported = unsupported
         self.layers: dict[Any, QLayer] = {}
         self.reasons: dict[Any, str] = {}
         self.ordered: list[QLayer] = []
@@ -94,6 +97,11 @@ class _Matcher:
             except Rejected as exc:  # the conv alone may still match a smaller pattern
                 self.reasons.setdefault(ann["pool"], str(exc))
                 return False
+        reason = self.unsupported(layer.op, kernels.call_sizes(layer))
+        if reason is not None:
+            self.reasons.setdefault(ann["pool"] if layer.pool else core, reason)
+            return False
+        if layer.pool:
             self.pooled[ann["pool"]] = core
         self.layers[core] = layer
         return True
@@ -147,13 +155,14 @@ def _self_contained(ctx: Any) -> bool:
     return True
 
 
-def partition(mod: Any, model: onnx.ModelProto, prefix: str, functions: dict[str, str],
-              dim: int) -> tuple[Any, OffloadReport]:
+def partition(mod: Any, model: onnx.ModelProto, prefix: str, functions: dict[str, str], dim: int,
+              unsupported: Unsupported = lambda _op, _sizes: None) -> tuple[Any, OffloadReport]:
     """Returns the module with offloaded layers as call_tir to accelerator kernels, and the report.
-    `dim` is the array's width."""
+    `dim` is the array's width; `unsupported` says why a layer cannot run on the accelerator
+    (for example no tiling fits its memories), or None."""
     from tvm import relax
 
-    matcher = _Matcher(dim)
+    matcher = _Matcher(dim, unsupported)
     mod = _unshare_dequantize(clip_to_relu(sum_to_add(mod)))
     candidates = _candidate_ops(mod["main"])
     fused = relax.transform.FuseOpsByPattern(

@@ -60,8 +60,14 @@ def run(ctx: StageContext, model: ImportedModel) -> GraphModule:
         from tvmx.offload.partition import partition
         from tvmx.stages.import_onnx import load_onnx
 
-        accel = ctx.target.accelerator
-        mod, report = partition(mod, load_onnx(ctx.model_path), str(accel["kind"]), functions, int(accel["dim"]))
+        accel, accelerator = ctx.target.accelerator, ctx.accelerator
+        assert accelerator is not None
+
+        def unsupported(op: str, sizes: dict[str, int]) -> str | None:
+            return accelerator.unsupported_layer(op, sizes, ctx.executor)
+
+        mod, report = partition(mod, load_onnx(ctx.model_path), str(accel["kind"]), functions, int(accel["dim"]),
+                                unsupported)
         report_json, report_txt = out_dir / "offload.json", out_dir / "offload.txt"
         atomic_write(report_json, json.dumps(report.to_json(), indent=2) + "\n")
         atomic_write(report_txt, report.text() + "\n")
