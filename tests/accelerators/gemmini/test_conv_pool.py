@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from tvmx.accelerators.gemmini_tiling import ConvShape, TilingProbe
-from tvmx.errors import GuestError, InputError
+from tvmx.errors import GuestError
 from tvmx.simulator.guest import check_exit
 
 from .conftest import GuestRun, Rig, c_array
@@ -332,18 +332,15 @@ static void choose(uint64_t out[N][5]) {
 
 def test_choose_tiling_is_pure_c(rig: Rig) -> None:
     """gemmini_conv_choose_tiling compiled for the host (the compiler's TilingProbe) gives the
-    guest's answers; unfusable pools and shapes that fit nothing give 0 (a compile-time error)."""
+    guest's answers; unfusable pools and shapes that fit nothing give 0 (the layer stays on the CPU)."""
     table = TILING_PROGRAM % ", ".join("{" + ", ".join(map(str, s)) + "}" for s in SHAPES)
     guest = rig.run_source("choose_tiling", HEADER + table + "__attribute__((section(\".tvmx_outputs\"), aligned(64))) "
                            "uint64_t out_tilings[N][5];\nint main(void) { choose(out_tilings); return 0; }\n", "")
     got = guest.array("out_tilings", np.uint64, (len(SHAPES), 5)).astype(np.int64)
     probe = TilingProbe(rig.gemmini, rig.executor, cache_dir=rig.workdir / "tiling-cache")
     for shape, row in zip(SHAPES, got, strict=True):
-        if row[0]:
-            assert astuple(probe.conv(ConvShape(*shape), "conv")) == tuple(row[1:]), shape
-        else:
-            with pytest.raises(InputError, match="no tiling"):
-                probe.conv(ConvShape(*shape), "conv")
+        tiling = probe.conv(ConvShape(*shape))
+        assert (astuple(tiling) if tiling else None) == (tuple(row[1:]) if row[0] else None), shape
     assert got[:6, 0].all() and not got[6:, 0].any(), got.tolist()
     for (*_, out_w, _s, _p, _kh, _kw, size, stride, pad), (_, th, tw, _tj, _tk) in zip(SHAPES[:6], got[:6],
                                                                                         strict=True):
