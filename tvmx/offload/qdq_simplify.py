@@ -1,10 +1,14 @@
-"""Run quantization-invariant ops on int8 directly.
+"""Exact rewrites of the QDQ graph, each computing the same values.
 
-`quantize(op(dequantize(x, s)), s)` equals `op(x)` exactly when op only selects or moves values
+simplify_qdq runs quantization-invariant ops on int8 directly: `quantize(op(dequantize(x, s)), s)`
+equals `op(x)` exactly when op only selects or moves values
 (concatenation, max pooling) and every scale and zero point is the same: dequantize then quantize
 with one scale gives back the integer (|q| <= 128, so q*s/s rounds to q). The float round trip it
 removes costs the CPU tens of instructions per element. A concatenation of parts on other scales
 becomes one of requantized parts.
+
+clip_to_relu and sum_to_add put what the ONNX importer writes for a ReLU6 and a two-input Sum into
+the forms the accelerator patterns match.
 """
 
 from __future__ import annotations

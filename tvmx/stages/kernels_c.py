@@ -37,7 +37,7 @@ static inline float tvmx_nearbyintf(float x) {
 
 /* A float32 constant from its bits: TVM prints float literals with 7 significant digits, which do
    not always round back to the same float32 (a quantization scale off by one ulp moves some
-   elements by 1 LSB). exact_float_constants writes those constants through this. */
+   elements by 1 LSB). tvmx writes those constants through this (_exact_float32). */
 static inline float tvmx_f32(uint32_t bits) {
   union { uint32_t u; float f; } v = {bits};
   return v.f;
