@@ -50,7 +50,7 @@ def table(function: str, in_dtype: str, scales: tuple[float, float], zeros: tupl
 
 def int8_tables(mod: Any) -> Any:
     """Every quantize(f(dequantize(x))) with an 8-bit x, scalar scales and zero points and f in
-    FUNCTIONS (or none: a requantization) becomes take(table, x - min), or x where it is one."""
+    FUNCTIONS (or none: a requantization) becomes take(table, x), or x where it is one."""
     from tvm import relax
 
     @relax.expr_functor.mutator
@@ -73,11 +73,11 @@ def int8_tables(mod: Any) -> Any:
             if op_name(inner) == IDENTITY and (s_in, z_in, in_dtype) == (s_out, z_out, str(call.attrs.out_dtype)):
                 return dq.args[0]  # |q| <= 128: q * s / s rounds back to q
             lut = table(op_name(inner), in_dtype, (s_in, s_out), (z_in, z_out), str(call.attrs.out_dtype))
-            index = relax.op.astype(dq.args[0], "int32")
-            if RANGES[in_dtype][0]:
-                index = relax.op.subtract(self.builder_.emit(index), relax.const(RANGES[in_dtype][0], "int32"))
-            # mode "clip": the index is always in range, and "fast" has TVM warn on every compile
-            return relax.op.take(relax.const(lut), self.builder_.emit(index), axis=0, mode="clip")
+            # Indexed by the 8-bit value itself, in one kernel: an int8 table is rotated so that
+            # entry v mod 256 holds v's value, and "wrap" maps -128..-1 to 128..255 (uint8 values
+            # are in range; "fast" mode would have TVM warn on every compile).
+            lut = np.roll(lut, RANGES[in_dtype][0])
+            return relax.op.take(relax.const(lut), dq.args[0], axis=0, mode="wrap")
 
         def _binding(self, expr: Any) -> Any:
             return self.lookup_binding(expr) if isinstance(expr, relax.Var) else None
