@@ -3,8 +3,8 @@
 `quantize(f(dequantize(q, s_in, z_in)), s_out, z_out)` depends only on the 256 values q can take.
 The table holds it for each: dequantize in float32, f in float64 rounded to float32 (onnxruntime's
 Sigmoid and Tanh give these values to the bit: checked on 400 random scale pairs), quantize in
-float32 as QuantizeLinear does. The CPU then does one load an element instead of a float function
-(a Sigmoid costs ~180 instructions an element with picolibc's expf) and two conversions.
+float32 as QuantizeLinear does. The CPU then does one load an element instead of a dequantize, a
+float function (a Sigmoid costs ~180 instructions an element with picolibc's expf) and a quantize.
 """
 
 from __future__ import annotations
