@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from tvmx.offload.rewrite import op_name, rewrite_main
+from tvmx.offload.rewrite import op_name, rewrite_main, scalar_value
 
 IDENTITY = "relax.dequantize"  # quantize(dequantize(x)) itself: a requantization
 FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
@@ -24,13 +24,6 @@ FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "relax.exp": np.exp,
 }  # not ReLU: cheap in float, and a float ReLU fuses into the producing kernel where a lookup cannot
 RANGES = {"int8": (-128, 127), "uint8": (0, 255)}
-
-
-def _scalar(expr: Any) -> float | None:
-    value = getattr(expr, "value", None)
-    if value is None or not hasattr(value, "numpy") or value.numpy().size != 1:
-        return None
-    return float(value.numpy().reshape(()))
 
 
 def table(function: str, in_dtype: str, scales: tuple[float, float], zeros: tuple[float, float],
@@ -64,7 +57,7 @@ def int8_tables(mod: Any) -> Any:
             dq: Any = inner if op_name(inner) == IDENTITY else self._binding(inner.args[0])
             if op_name(dq) != "relax.dequantize" or str(dq.args[0].ty.dtype) not in RANGES:
                 return call
-            params = [_scalar(e) for e in (dq.args[1], call.args[1], dq.args[2], call.args[2])]
+            params = [scalar_value(e, {}) for e in (dq.args[1], call.args[1], dq.args[2], call.args[2])]
             if any(p is None for p in params):
                 return call
             s_in, s_out, z_in, z_out = (float(p) for p in params if p is not None)

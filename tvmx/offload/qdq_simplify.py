@@ -17,16 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from tvmx.offload.rewrite import op_name, rewrite_main
+from tvmx.offload.rewrite import bindings, op_name, rewrite_main, same_constant, scalar_value
 
 SELECTING_OPS = {"relax.concat", "relax.nn.max_pool2d"}
-
-
-def _same_const(a: Any, b: Any) -> bool:
-    try:
-        return bool(np.array_equal(a.value.numpy(), b.value.numpy()))
-    except AttributeError:
-        return False
 
 
 def simplify_qdq(mod: Any) -> Any:
@@ -43,7 +36,7 @@ def simplify_qdq(mod: Any) -> Any:
             if op_name(dq) != "relax.dequantize":
                 return None
             x, s, z = dq.args
-            ok = str(x.ty.dtype) == "int8" and _same_const(s, scale) and _same_const(z, zero)
+            ok = str(x.ty.dtype) == "int8" and same_constant(s, scale) and same_constant(z, zero)
             return x if ok else None
 
         def visit_call_(self, call: Any) -> Any:
@@ -77,22 +70,6 @@ def simplify_qdq(mod: Any) -> Any:
     return rewrite_main(Simplify(mod), mod)
 
 
-def _scalar_value(expr: Any, values: dict[Any, Any]) -> float | None:
-    """A scalar float constant, also through the importer's where(isnan(c), ±inf, c) for Clip bounds."""
-    from tvm import relax
-
-    if isinstance(expr, relax.Var):
-        expr = values.get(expr)
-    if op_name(expr) == "relax.where":
-        cond, _, other = (values.get(a, a) if isinstance(a, relax.Var) else a for a in expr.args)
-        if op_name(cond) != "relax.isnan" or not hasattr(cond.args[0], "value"):
-            return None
-        expr = other
-    if not hasattr(expr, "value") or expr.value.numpy().size != 1:
-        return None
-    return float(expr.value.numpy().reshape(()))
-
-
 def _clamp_bounds(call: Any, values: dict[Any, Any]) -> tuple[Any, float, float] | None:
     """(x, lo, hi) if call is min(max(x, lo), hi) as the ONNX importer writes Clip (call_tir of its
     `maximum`/`minimum` functions, named after the TOPI ops), else None."""
@@ -111,7 +88,7 @@ def _clamp_bounds(call: Any, values: dict[Any, Any]) -> tuple[Any, float, float]
     inner = call_tir_of(inner_expr, "maximum")
     if inner is None:
         return None
-    lo, hi = _scalar_value(inner[1], values), _scalar_value(outer[1], values)
+    lo, hi = scalar_value(inner[1], values), scalar_value(outer[1], values)
     return None if lo is None or hi is None else (inner[0], lo, hi)
 
 
@@ -123,7 +100,7 @@ def clip_to_relu(mod: Any) -> Any:
     from tvm import relax
 
     main = mod["main"]
-    values = {b.var: b.value for block in main.body.blocks for b in block.bindings}
+    values = bindings(main)
 
     @relax.expr_functor.mutator
     class Rewrite(relax.PyExprMutator):  # type: ignore[misc]
@@ -134,8 +111,8 @@ def clip_to_relu(mod: Any) -> Any:
             dq: Any = values.get(clamp[0]) if clamp and isinstance(clamp[0], relax.Var) else None
             if clamp is None or op_name(dq) != "relax.dequantize" or str(dq.args[0].ty.dtype) != "int8":
                 return super().visit_call_(call)
-            s_in, s_out = (_scalar_value(dq.args[1], values), _scalar_value(call.args[1], values))
-            zeros = (_scalar_value(dq.args[2], values), _scalar_value(call.args[2], values))
+            s_in, s_out = (scalar_value(dq.args[1], values), scalar_value(call.args[1], values))
+            zeros = (scalar_value(dq.args[2], values), scalar_value(call.args[2], values))
             if s_in is None or s_out is None or zeros != (0.0, 0.0) or str(call.attrs.out_dtype) != "int8":
                 return super().visit_call_(call)
             q = np.arange(-128, 128, dtype=np.float32)
@@ -156,7 +133,7 @@ def sum_to_add(mod: Any) -> Any:
     from tvm import relax
 
     main = mod["main"]
-    values = {b.var: b.value for block in main.body.blocks for b in block.bindings}
+    values = bindings(main)
 
     def unbroadcast(var: Any) -> Any:
         value: Any = values.get(var)

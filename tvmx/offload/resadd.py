@@ -16,7 +16,7 @@ from typing import Any
 
 from tvmx.offload import kernels
 from tvmx.offload.layers import QAdd, Rejected, analyze_add
-from tvmx.offload.rewrite import op_name, rewrite_main
+from tvmx.offload.rewrite import bindings, op_name, rewrite_main, same_constant
 
 
 @dataclass
@@ -43,16 +43,12 @@ def _var_args(value: Any) -> list[Any]:
     return [a for a in args if isinstance(a, relax.Var)]
 
 
-def _same(a: Any, b: Any) -> bool:
-    return bool((a.value.numpy() == b.value.numpy()).all()) if hasattr(a, "value") and hasattr(b, "value") else False
-
-
 def _plan(main: Any) -> tuple[dict[Any, _Match], dict[Any, AddResult]]:
     """Which quantize binding becomes which accelerator add (root var -> match), and a result for
     every add of two tensors (add var -> result)."""
     from tvm import relax
 
-    values = {b.var: b.value for block in main.body.blocks for b in block.bindings}
+    values = bindings(main)
     uses = Counter(a for v in values.values() for a in _var_args(v))
     if isinstance(main.body.body, relax.Var):
         uses[main.body.body] += 1
@@ -88,8 +84,8 @@ def _plan(main: Any) -> tuple[dict[Any, _Match], dict[Any, AddResult]]:
         dq2 = only_user(q, "relax.dequantize")
         r = only_user(dq2, "relax.nn.relu") if dq2 is not None else None
         q2 = only_user(r, "relax.quantize") if r is not None else None
-        if q2 is not None and all(_same(values[dq2].args[i], qv.args[i]) and _same(values[q2].args[i], qv.args[i])
-                                  for i in (1, 2)):
+        if q2 is not None and all(same_constant(values[dq2].args[i], qv.args[i])
+                                  and same_constant(values[q2].args[i], qv.args[i]) for i in (1, 2)):
             root, relu = q2, True  # the add's own quantize is left dead
         try:
             add = analyze_add(dqs[0].args[0].ty, dqs[1].args[0].ty, (dqs[0].args[1], dqs[1].args[1], qv.args[1]),

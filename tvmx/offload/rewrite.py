@@ -1,8 +1,11 @@
-"""Running a Relax PyExprMutator over `main` and putting the result back in the module."""
+"""Small Relax helpers the offload passes share: running a PyExprMutator over `main`, reading its
+bindings and its constants."""
 
 from __future__ import annotations
 
 from typing import Any
+
+import numpy as np
 
 
 def rewrite_main(mutator: Any, mod: Any) -> Any:
@@ -18,3 +21,33 @@ def rewrite_main(mutator: Any, mod: Any) -> Any:
 def op_name(expr: Any) -> str:
     """The operator name of a Relax call ('' for anything else)."""
     return str(getattr(getattr(expr, "op", None), "name", ""))
+
+
+def bindings(func: Any) -> dict[Any, Any]:
+    """The value bound to each variable of the function's binding blocks."""
+    return {b.var: b.value for block in func.body.blocks for b in block.bindings}
+
+
+def scalar_value(expr: Any, values: dict[Any, Any]) -> float | None:
+    """A scalar constant, also through a variable bound in `values` and through the importer's
+    where(isnan(c), ±inf, c) for Clip bounds; None for anything else."""
+    from tvm import relax
+
+    if isinstance(expr, relax.Var):
+        expr = values.get(expr)
+    if op_name(expr) == "relax.where":
+        cond, _, other = (values.get(a, a) if isinstance(a, relax.Var) else a for a in expr.args)
+        if op_name(cond) != "relax.isnan" or not hasattr(cond.args[0], "value"):
+            return None
+        expr = other
+    if not hasattr(expr, "value") or expr.value.numpy().size != 1:
+        return None
+    return float(expr.value.numpy().reshape(()))
+
+
+def same_constant(a: Any, b: Any) -> bool:
+    """Both are constants with equal values."""
+    try:
+        return bool(np.array_equal(a.value.numpy(), b.value.numpy()))
+    except AttributeError:
+        return False
