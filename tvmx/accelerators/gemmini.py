@@ -122,7 +122,7 @@ class Gemmini:
         if op != "conv2d":
             return None  # matmuls and adds tile any size
         probe = probe_for(self, executor)
-        shape = ConvShape(**{k: v for k, v in sizes.items() if k != "groups"})
+        shape = ConvShape.from_sizes(sizes)
         if probe.conv_is_matmul(shape) or probe.conv(shape) is not None:
             return None
         what = "with this max pool " if shape.pool_size else ""
@@ -145,7 +145,7 @@ class Gemmini:
             return KernelSchedule((t.i, t.j, t.k), f"tiling i={t.i} j={t.j} k={t.k} blocks of {dim}x{dim}, double "
                                   "buffered (header heuristic)", {"tiling": asdict(t), "uses": used,
                                                                    "capacity": capacity})
-        shape = ConvShape(**{k: v for k, v in sizes.items() if k != "groups"})
+        shape = ConvShape.from_sizes(sizes)
         groups = f" x {sizes['groups']} channel groups" if sizes["groups"] > 1 else ""
         if probe.conv_is_matmul(shape):
             t = probe.matmul(shape.batch * shape.in_h * shape.in_w, shape.out_c, shape.in_c)

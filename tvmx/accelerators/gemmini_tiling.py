@@ -86,6 +86,11 @@ class ConvShape:
     pool_stride: int = 0
     pool_pad: int = 0
 
+    @classmethod
+    def from_sizes(cls, sizes: dict[str, int]) -> ConvShape:
+        """From a conv kernel's call sizes (kernels.call_sizes): one super-group of them."""
+        return cls(**{k: v for k, v in sizes.items() if k != "groups"})
+
 
 class TilingProbe:
     def __init__(self, gemmini: Gemmini, executor: Executor, cache_dir: Path | None = None) -> None:
