@@ -106,8 +106,9 @@ def stages_cmd() -> None:
 @click.option("-o", "--output", "build_dir", type=click.Path(path_type=Path), help="build directory")
 @click.option("--compile-to", type=click.Choice(stage_names()), help="stop after this stage")
 @click.option("--dry-run", is_flag=True, help="print external commands instead of running them")
+@click.option("--force", is_flag=True, help="build into a folder holding files tvmx did not create (none is deleted)")
 def compile_cmd(model: Path, target: str, build_dir: Path | None, compile_to: str | None, dry_run: bool,
-                **opts: Any) -> None:
+                force: bool, **opts: Any) -> None:
     """Compile MODEL.onnx for a target into BUILD_DIR/model.elf."""
     from tvmx.pipeline import compile_model
 
@@ -115,7 +116,7 @@ def compile_cmd(model: Path, target: str, build_dir: Path | None, compile_to: st
     options = _options(**opts)
     stage = find_stage(compile_to) if compile_to else None
     result = compile_model(model, tgt, options, build_dir, compile_to=stage, dry_run=dry_run,
-                           log=_echo if STATE["verbose"] else lambda _m: None)
+                           force=force, log=_echo if STATE["verbose"] else lambda _m: None)
     _print_offload_summary(result.build_dir)
     what = "model.elf" if result.last_stage is STAGES[-1] else f"stages up to {result.last_stage.name}"
     click.echo(f"tvmx: compiled {model.name} for {tgt.name} in {result.seconds:.2f} s: "
@@ -209,14 +210,15 @@ def _build_target(build_dir: Path) -> str:
 @click.option("-o", "--output", "build_dir", type=click.Path(path_type=Path), help="build directory")
 @click.option("--rtol", type=float, help="relative tolerance (default: the target's)")
 @click.option("--atol", type=float, help="absolute tolerance (default: the target's)")
+@click.option("--force", is_flag=True, help="build into a folder holding files tvmx did not create (none is deleted)")
 def verify_cmd(model: Path, target: str, inputs: Path | None, seed: int | None, build_dir: Path | None,
-               **opts: Any) -> None:
+               force: bool, **opts: Any) -> None:
     """Compile (or reuse an up-to-date build), run, and compare every output with onnxruntime."""
     from tvmx.verify.flow import verify_model
 
     tgt = load_target(target)
     options = _options(**opts)
-    report = verify_model(model, tgt, options, build_dir, inputs=inputs, seed=seed,
+    report = verify_model(model, tgt, options, build_dir, inputs=inputs, seed=seed, force=force,
                           log=_echo if STATE["verbose"] else lambda _m: None)
     _print_outputs(report.outputs)
     click.echo(f"tvmx: verify {model.name} on {tgt.name}: {report.comparison.summary()}; "

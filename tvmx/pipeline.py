@@ -12,6 +12,7 @@ from typing import Any
 
 from tvmx import __version__
 from tvmx.build.builddir import BuildDir, sha256_file
+from tvmx.errors import InputError
 from tvmx.options import Options
 from tvmx.stages.context import StageContext
 from tvmx.stages.registry import STAGES, Stage
@@ -59,17 +60,21 @@ def compile_model(
     compile_to: Stage | None = None,
     reuse: bool = False,
     dry_run: bool = False,
+    force: bool = False,
     log: Callable[[str], None] = lambda _m: None,
 ) -> CompileResult:
+    """`force`: build into a folder that holds files tvmx did not create (deleting none of them)."""
+    if not model.is_file():  # refused before the build folder is touched
+        raise InputError(f"model file not found: {model}", hint="check the path")
     build = BuildDir(build_dir or default_build_dir(model, target))
     last = compile_to or STAGES[-1]
     start = time.perf_counter()
-    key = build_key(model, target, options) if model.is_file() else {}
-    if reuse and last is STAGES[-1] and key and build.is_up_to_date(key):
+    key = build_key(model, target, options)
+    if reuse and last is STAGES[-1] and build.is_up_to_date(key):
         log(f"{build.root}: up to date")
         return CompileResult(build.root, last, None, 0.0, reused=True)
     build.start(key, {"model": str(model.resolve()), "target_name": target.name,
-                      "target_path": str(target.path.resolve())})
+                      "target_path": str(target.path.resolve())}, force=force)
     ctx = StageContext(model, target, options, build, Executor(build.commands_log, dry_run=dry_run), log)
     artifact: Any = None
     for stage in STAGES[: last.index]:

@@ -250,3 +250,50 @@ def test_bare_elf_on_gemmini_reports_accelerator_stats(tmp_path: Path, target_na
     assert stats["macs"] == 33 * 24 * 40
     assert stats["cycles"] >= stats["instret"] > 0
     assert stats["execute_busy_cycles"] > 0 and stats["load_busy_cycles"] > 0
+
+
+def _user_files(folder: Path) -> dict[str, str]:
+    """A user's own files where a build goes: folders named like stage folders, and plain files."""
+    files = {"2024-notes/a.txt": "mine", "01-mine/b.txt": "mine", "06-assemble/c.txt": "mine", "notes.txt": "mine"}
+    for rel, text in files.items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_text(text)
+    return files
+
+
+def _assert_intact(folder: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        assert (folder / rel).read_text() == text, rel
+
+
+def test_compile_into_a_folder_of_user_files_is_refused_and_deletes_nothing(tmp_path: Path) -> None:
+    build = tmp_path / "b"
+    files = _user_files(build)
+    # a missing model: refused before the folder is looked at
+    assert_error(tvmx("compile", str(tmp_path / "none.onnx"), "-t", "rv64gc", "-o", str(build)),
+                 ExitCode.USER_ERROR, "model file not found")
+    model = save(relu_add_model([1, 4]), tmp_path / "m.onnx")
+    assert_error(tvmx("compile", str(model), "-t", "rv64gc", "-o", str(build), "--compile-to", "relax"),
+                 ExitCode.USER_ERROR, "did not create")
+    _assert_intact(build, files)
+
+
+@pytest.mark.toolchain
+@pytest.mark.spike
+def test_user_files_next_to_a_build_survive_every_command(tmp_path: Path) -> None:
+    build = tmp_path / "b"
+    files = _user_files(build)
+    model = save(relu_add_model([1, 4]), tmp_path / "m.onnx")
+    commands = [("compile", str(model), "-t", "rv64gc", "-o", str(build), "--force"),
+                ("compile", str(model), "-t", "rv64gc", "-o", str(build)),  # a tvmx folder now: no --force
+                ("run", str(build)),
+                ("verify", str(model), "-t", "rv64gc", "-o", str(build)),
+                ("compile", str(model), "-t", "rv64gc", "-o", str(build), "--opt-level", "1"),
+                ("compile", str(model), "-t", "rv64gc", "-o", str(build), "--compile-to", "relax")]
+    for argv in commands:
+        result = tvmx(*argv)
+        assert result.exit_code == 0, (argv, result.output)
+        _assert_intact(build, files)
+    # the last, partial compile removed the earlier build's later stages and run outputs: only tvmx's files
+    assert not (build / "05-codegen").exists() and not (build / "run" / "y.npy").exists()
+    assert (build / "06-assemble" / "c.txt").is_file() and not (build / "06-assemble" / "model.elf").exists()

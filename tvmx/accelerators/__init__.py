@@ -52,6 +52,12 @@ class Accelerator(Protocol):
         """The default schedule of an offloaded kernel of `op` with these call sizes."""
         ...
 
+    def tuning_space(self, op: str, sizes: dict[str, int], kernel: str, executor: Executor) -> list[KernelSchedule]:
+        """Every schedule `tvmx tune` may try for the kernel, each one legal on this configuration
+        (fits the memories; the header accepts it), distinct, and the default (schedule_kernel's) first.
+        A kernel with nothing to choose returns just the default."""
+        ...
+
 
 def accelerator_for(target: Target) -> Accelerator | None:
     if target.accelerator is None:

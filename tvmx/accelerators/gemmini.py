@@ -159,6 +159,10 @@ class Gemmini:
                               f"{c.tj} output / {c.tk} input channel blocks per chunk (header heuristic)",
                               {"tiling": asdict(c), "capacity": capacity})
 
+    def tuning_space(self, op: str, sizes: dict[str, int], kernel: str, executor: Executor) -> list[KernelSchedule]:
+        """For now the default only (a helper is building the real space)."""
+        return [self.schedule_kernel(op, sizes, kernel, executor)]
+
     def simulator_extras(self, workdir: Path, executor: Executor) -> SimulatorExtras:
         lib = build_extension(self.source, self.extension, executor)
         workdir.mkdir(parents=True, exist_ok=True)

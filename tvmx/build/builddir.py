@@ -5,13 +5,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tvmx.errors import InputError
+
 MANIFEST = "manifest.json"
 COMMANDS = "commands.sh"
+MANIFEST_FORMAT = "tvmx-build/1"  # marks a manifest as tvmx's own: only then is anything in the folder deleted
 
 
 def sha256_file(path: Path) -> str:
@@ -23,16 +26,32 @@ def sha256_file(path: Path) -> str:
 
 
 def atomic_write(path: Path, data: bytes | str) -> None:
-    """Write through a temporary file so a crash never leaves a half-written artifact."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data.encode() if isinstance(data, str) else data)
-    os.replace(tmp, path)
+    """Write through a unique temporary file in the same folder, then rename: a crash never leaves a
+    half-written artifact, and two writers never share a temporary name."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would make artifacts private
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _files_under(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() or p.is_symlink()}
 
 
 @dataclass
 class BuildDir:
+    """A build folder. tvmx deletes nothing in it but the files its own manifest lists as created
+    by an earlier build (`created`); a folder holding other files and no tvmx manifest is refused
+    unless `force`, and even then nothing already there is deleted."""
+
     root: Path
     manifest: dict[str, Any] = field(default_factory=dict)
+    _foreign: set[str] = field(default_factory=set)  # files that were there before tvmx, never ours
 
     @property
     def commands_log(self) -> Path:
@@ -47,15 +66,67 @@ class BuildDir:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def start(self, key: dict[str, Any], info: dict[str, Any]) -> None:
-        """Begin a fresh build: earlier stage folders and records are removed, not mixed in."""
-        if self.root.exists():
-            for child in self.root.iterdir():
-                if child.name[:2].isdigit() or child.name in (MANIFEST, COMMANDS, "model.elf"):
-                    shutil.rmtree(child) if child.is_dir() else child.unlink()
+    def start(self, key: dict[str, Any], info: dict[str, Any], *, force: bool = False) -> None:
+        """Begin a fresh build: what an earlier build created is removed, not mixed in; nothing else is."""
+        if self.root.exists() and not self.root.is_dir():
+            raise InputError(f"{self.root} exists and is not a folder", hint="pass another build folder with -o")
+        owned = self._created_by_earlier_build()
+        present = _files_under(self.root) if self.root.is_dir() else set()
+        if owned is None and present and not force:
+            raise InputError(f"{self.root} holds files that tvmx did not create (no tvmx manifest.json there)",
+                             hint="pass another (new or empty) folder with -o, or --force to build into it "
+                                  "anyway (tvmx then deletes nothing that is already there)")
+        owned = owned or set()
+        for rel in sorted(owned & present):
+            (self.root / rel).unlink()
+        self._remove_empty_dirs(owned)
+        self._foreign = present - owned
         self.root.mkdir(parents=True, exist_ok=True)
-        self.manifest = {**info, "key": key, "stages": [], "complete": False}
+        self.manifest = {"format": MANIFEST_FORMAT, **info, "key": key, "stages": [], "complete": False}
         self._save()
+
+    def claim(self, paths: list[Path]) -> None:
+        """Record files written into the build folder after the compile (the run's outputs) as tvmx's."""
+        try:
+            manifest = json.loads(self.manifest_path.read_text())
+        except (OSError, ValueError):
+            return  # not a tvmx build folder: nothing will ever delete these files
+        if manifest.get("format") != MANIFEST_FORMAT:
+            return
+        created = set(manifest.get("created", []))
+        created |= {self._rel(p) for p in paths if self._inside(p)}
+        manifest["created"] = sorted(created)
+        self.manifest = manifest
+        self._save(update_created=False)
+
+    def _created_by_earlier_build(self) -> set[str] | None:
+        """The files an earlier tvmx build says it created, or None if the folder has no tvmx manifest."""
+        try:
+            old = json.loads(self.manifest_path.read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(old, dict) or old.get("format") != MANIFEST_FORMAT:
+            return None
+        created = old.get("created", [])
+        if not isinstance(created, list):
+            return {MANIFEST}
+        # Only plain relative paths inside the folder: a doctored manifest cannot reach outside it.
+        return {c for c in created if isinstance(c, str) and self._inside(self.root / c)} | {MANIFEST}
+
+    def _remove_empty_dirs(self, owned: set[str]) -> None:
+        """Folders that held only tvmx's files (deepest first)."""
+        dirs = {Path(rel).parent for rel in owned} - {Path(".")}
+        for parent in list(dirs):
+            dirs |= set(parent.parents) - {Path(".")}
+        for rel_dir in sorted(dirs, key=lambda d: len(d.parts), reverse=True):
+            path = self.root / rel_dir
+            if path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+
+    def _inside(self, path: Path) -> bool:
+        root = self.root.resolve()
+        resolved = path.resolve()
+        return resolved != root and root in resolved.parents
 
     def record_stage(self, name: str, inputs: list[Path], outputs: list[Path], info: dict[str, Any]) -> None:
         entry = {
@@ -94,5 +165,8 @@ class BuildDir:
         except ValueError:
             return str(path)
 
-    def _save(self) -> None:
+    def _save(self, *, update_created: bool = True) -> None:
+        if update_created:  # everything in the folder now that was not there before this build
+            present = _files_under(self.root) | {MANIFEST}
+            self.manifest["created"] = sorted(present - self._foreign)
         atomic_write(self.manifest_path, json.dumps(self.manifest, indent=2) + "\n")

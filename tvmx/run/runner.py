@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io as io_module
 import json
 import tempfile
 import time
@@ -12,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from tvmx.accelerators import Accelerator, SimulatorExtras, accelerator_for
-from tvmx.build.builddir import atomic_write
+from tvmx.build.builddir import BuildDir, atomic_write
 from tvmx.errors import InputError
 from tvmx.run import elfio
 from tvmx.simulator import guest
@@ -132,7 +133,9 @@ def run_build(target: Target, build_dir: Path, inputs: dict[str, np.ndarray], ou
         arr = elfio.to_array(data, spec["dtype"], spec["shape"])
         outputs[spec["name"]] = arr
         path = out_dir / f"{_safe(spec['name'])}.npy"
-        np.save(path, arr)
+        buf = io_module.BytesIO()
+        np.save(buf, arr)
+        atomic_write(path, buf.getvalue())
         files.append(path)
     stats = {**sim.stats, **_offload_profile(target, elf, sim), "wall_seconds": round(sim.seconds, 3)}
     profile = _kernel_profile(io, elf, sim)
@@ -143,6 +146,7 @@ def run_build(target: Target, build_dir: Path, inputs: dict[str, np.ndarray], ou
     stats_path = out_dir / "stats.json"
     atomic_write(stats_path, json.dumps(stats, indent=2) + "\n")
     files.append(stats_path)
+    BuildDir(build_dir).claim(files)
     return RunResult(outputs, stats, sim.console, sim.seconds, files, profile)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 from elftools.elf.elffile import ELFFile
 
@@ -36,7 +35,7 @@ def run(ctx: StageContext, gen: GeneratedSources) -> LinkedProgram:
     atomic_write(disasm, ctx.executor.run(tc.disassemble(elf)).stdout)
     sizes = section_sizes(elf)
     atomic_write(out_dir / "size.json", json.dumps(sizes, indent=2) + "\n")
-    shutil.copy2(elf, ctx.build.root / "model.elf")
-    shutil.copy2(gen.io_json, ctx.build.root / "io.json")
+    atomic_write(ctx.build.root / "model.elf", elf.read_bytes())
+    atomic_write(ctx.build.root / "io.json", gen.io_json.read_bytes())
     ctx.build.record_stage("assemble", gen.sources, [elf, map_file, disasm], {"toolchain": tc.describe()})
     return LinkedProgram(ctx.build.root / "model.elf", map_file, disasm, ctx.build.root / "io.json", sizes)

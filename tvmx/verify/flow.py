@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from tvmx.build.builddir import BuildDir, atomic_write
 from tvmx.options import Options
 from tvmx.pipeline import compile_model
 from tvmx.run.runner import load_inputs, run_build
@@ -30,9 +31,9 @@ class VerifyReport:
 
 
 def verify_model(model: Path, target: Target, options: Options, build_dir: Path | None = None, *,
-                 inputs: Path | None = None, seed: int | None = None,
+                 inputs: Path | None = None, seed: int | None = None, force: bool = False,
                  log: Callable[[str], None] = lambda _m: None) -> VerifyReport:
-    compiled = compile_model(model, target, options, build_dir, reuse=True, log=log)
+    compiled = compile_model(model, target, options, build_dir, reuse=True, force=force, log=log)
     io = json.loads((compiled.build_dir / "io.json").read_text())
     arrays = load_inputs(io, inputs, seed)
     result = run_build(target, compiled.build_dir, arrays, None, timeout=options.timeout_s)
@@ -48,6 +49,8 @@ def verify_model(model: Path, target: Target, options: Options, build_dir: Path 
     if scales:  # for the record: how far onnxruntime's own fused int8 kernels are from the graph
         fused = compare(result.outputs, run_reference(model, arrays), rtol, atol, scales, *limits)
         summary["vs_onnxruntime_fused_int8_kernels"] = fused.summary()
-    (compiled.build_dir / "run" / "verify.json").write_text(json.dumps(summary, indent=2) + "\n")
+    verify_json = compiled.build_dir / "run" / "verify.json"
+    atomic_write(verify_json, json.dumps(summary, indent=2) + "\n")
+    BuildDir(compiled.build_dir).claim([verify_json])
     return VerifyReport(compiled.build_dir, result.outputs, reference, comparison, result.stats,
                         compiled.seconds, compiled.reused)
