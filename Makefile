@@ -7,7 +7,7 @@ APT_PACKAGES := clang lld llvm binutils-riscv64-unknown-elf gcc-riscv64-unknown-
                 picolibc-riscv64-unknown-elf device-tree-compiler g++ python3-venv
 DEMO_DIR := build/demo
 
-.PHONY: setup apt venv demo test lint bench clean
+.PHONY: setup apt venv demo test lint bench bench-tune clean
 
 setup: apt venv
 
@@ -48,6 +48,10 @@ bench: setup
 	$(PY) benchmarks/compile_time.py
 	$(PY) benchmarks/gemmini_matmul.py
 	$(PY) benchmarks/gemmini_models.py
+
+# tvmx tune on the int8 layers of a ResNet-style CNN on gemmini: per layer and whole model, local and Dask
+bench-tune: setup
+	$(PY) benchmarks/tune.py
 
 clean:
 	rm -rf build

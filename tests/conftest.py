@@ -1,57 +1,40 @@
-"""Shared fixtures. Tests that need the cross toolchain or Spike skip with a clear reason where the
-tool is truly missing; in CI (CI=true) a missing tool is a failure, never a skip."""
+"""Shared fixtures. Tests that need the cross toolchain, Spike or g++ skip with a clear reason where
+the tool is truly missing; in CI (CI=true/1/yes) a missing tool is a failure, never a skip."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import onnx
 import pytest
+from toolcheck import MARKERS, missing_tools, skip_or_fail
 
 from tvmx import samples
-from tvmx.errors import TvmxError
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    for marker, text in (("toolchain", "needs the RISC-V cross toolchain"),
-                         ("spike", "needs the Spike simulator and dtc"),
-                         ("slow", "takes more than a few seconds")):
+    for marker, text in (*MARKERS.items(), ("slow", "takes more than a few seconds")):
         config.addinivalue_line("markers", f"{marker}: {text}")
 
 
-def _missing_tools() -> dict[str, str]:
-    from tvmx.simulator.spike import require_dtc, spike_binary
-    from tvmx.target import load_target
-    from tvmx.toolchain.riscv import find_toolchain
-
-    missing = {}
-    target = load_target("rv64gc")
-    try:
-        find_toolchain(target.cpu, target.toolchain)
-    except TvmxError as exc:
-        missing["toolchain"] = exc.message
-    try:
-        spike_binary()
-        require_dtc()
-    except TvmxError as exc:
-        missing["spike"] = exc.message
-    return missing
+MISSING = missing_tools()
 
 
-MISSING = _missing_tools()
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every Gemmini test that compiles or simulates needs g++ (the Spike model, the tiling probe)."""
+    for item in items:
+        needs_tools = item.get_closest_marker("toolchain") or item.get_closest_marker("spike")
+        if needs_tools and "gemmini" in item.nodeid.lower():
+            item.add_marker(pytest.mark.gxx)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    for marker in ("toolchain", "spike"):
+    for marker in MARKERS:
         if item.get_closest_marker(marker) and marker in MISSING:
-            reason = f"{marker} missing: {MISSING[marker]}"
-            if os.environ.get("CI"):
-                pytest.fail(f"{reason} (CI must have every tool: run `make setup`)")
-            pytest.skip(reason)
+            skip_or_fail(f"{marker} missing: {MISSING[marker]}")
 
 
 @pytest.fixture(scope="session")

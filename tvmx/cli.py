@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -47,6 +48,8 @@ def compile_options(f: Any) -> Any:
     f = click.option("--input-shape", multiple=True, metavar="NAME=D0,D1,...",
                      help="static shape for a dynamic model input (repeatable)")(f)
     f = click.option("--opt-level", type=click.IntRange(0, 3), default=None, help="C optimisation level")(f)
+    f = click.option("--records", type=click.Path(path_type=Path), default=None,
+                     help="tuning records folder of `tvmx tune` (default: ~/.cache/tvmx/records)")(f)
     return f
 
 
@@ -159,6 +162,12 @@ def run_cmd(path: Path, target: str | None, inputs: Path | None, seed: int | Non
     if path.is_file():
         if target is None:
             raise click.UsageError("running a bare ELF needs --target")
+        # A bare ELF has no io.json or profile table: these flags would be silently ignored.
+        given = [flag for flag, set_ in (("--inputs", inputs is not None), ("--seed", seed is not None),
+                                         ("--profile", profile)) if set_]
+        if given:
+            raise click.UsageError(f"{', '.join(given)} only apply to a build directory, not to the bare ELF {path} "
+                                   f"(compile a model with `tvmx compile` and run its build folder)")
         sim = run_elf(load_target(target), path, timeout=timeout)
         click.echo(sim.console, nl=False)
         if output_dir is not None:
@@ -226,6 +235,45 @@ def verify_cmd(model: Path, target: str, inputs: Path | None, seed: int | None, 
     if not report.comparison.ok:
         raise MismatchError("outputs differ from onnxruntime beyond the tolerance",
                             hint="loosen --rtol/--atol if the difference is expected rounding")
+
+
+@cli.command("tune")
+@click.argument("model", type=click.Path(path_type=Path))
+@compile_options
+@click.option("--trials", type=click.IntRange(1), default=64, show_default=True,
+              help="measurements in all, every kernel's default included (MetaSchedule's max_trials_global)")
+@click.option("-j", "--jobs", type=click.IntRange(1), default=1, show_default=True,
+              help="candidates measured at once, in local processes")
+@click.option("--cluster", metavar="ADDRESS", help="measure on a Dask distributed cluster (tcp://HOST:PORT)")
+@click.option("--timeout", type=float, default=120.0, show_default=True, help="seconds per candidate run")
+@click.option("--only", metavar="NAME-GLOB", help="tune only the kernels whose names match")
+@click.option("--seed", type=int, default=1, show_default=True, help="seed of the search")
+@click.option("--json", "as_json", is_flag=True, help="print the result as one JSON document on stdout")
+def tune_cmd(model: Path, target: str, trials: int, jobs: int, cluster: str | None, timeout: float,
+             only: str | None, seed: int, as_json: bool, **opts: Any) -> None:
+    """Search schedules for every kernel of MODEL with MetaSchedule, each candidate measured on the
+    target's simulator; `tvmx compile` then applies the best record of each kernel."""
+    from rich.console import Console
+
+    from tvmx.tune.display import Progress, summary
+    from tvmx.tune.tuner import TuneOptions, tune_model
+
+    if cluster is not None and jobs != 1:
+        raise click.UsageError("give -j (local processes) or --cluster (a Dask cluster), not both")
+    tgt = load_target(target)
+    options = _options(**opts)
+    tune_options = TuneOptions(trials=trials, records=options.records, jobs=jobs, cluster=cluster, timeout=timeout,
+                               only=only, seed=seed)
+    progress = Progress(trials, quiet=as_json and not STATE["verbose"])
+    try:
+        report = tune_model(model, tgt, options, tune_options, progress.update, progress.start)
+    finally:
+        progress.stop()
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        # a log is no terminal: give the table room rather than 80 columns
+        summary(report, Console(no_color="NO_COLOR" in os.environ, width=None if sys.stdout.isatty() else 160))
 
 
 @cli.command("quantize")

@@ -7,8 +7,9 @@ import sys
 from dataclasses import dataclass
 
 from tvmx.errors import TvmxError
+from tvmx.target.data import configs_dir, targets_dir
 from tvmx.target.model import Target
-from tvmx.toolchain.command import Command, Executor
+from tvmx.toolchain.command import version_line
 from tvmx.toolchain.riscv import INSTALL_HINT, find_toolchain
 
 
@@ -18,12 +19,6 @@ class Check:
     ok: bool
     detail: str
     fix: str = ""
-
-
-def _version(argv: list[str]) -> str:
-    res = Executor().run(Command(tuple(argv)), check=False)
-    lines = (res.stdout or res.stderr).strip().splitlines()
-    return lines[0] if lines else "unknown version"
 
 
 def run_checks(target: Target) -> list[Check]:
@@ -36,7 +31,7 @@ def run_checks(target: Target) -> list[Check]:
         checks.append(Check("apache-tvm", False, "not importable", "run `make setup`"))
     try:
         tc = find_toolchain(target.cpu, target.toolchain)
-        checks.append(Check("C toolchain", True, f"{tc.describe()}: {_version([tc.cc, '--version'])}"))
+        checks.append(Check("C toolchain", True, f"{tc.describe()}: {tc.version()}"))
         checks.append(Check("objdump", True, tc.objdump))
     except TvmxError as exc:
         checks.append(Check("C toolchain", False, exc.message, INSTALL_HINT))
@@ -47,11 +42,19 @@ def run_checks(target: Target) -> list[Check]:
     except TvmxError as exc:
         checks.append(Check("spike", False, exc.message, exc.hint or ""))
     dtc = shutil.which("dtc")
-    checks.append(Check("dtc", dtc is not None, _version([dtc, "--version"]) if dtc else "not found",
+    checks.append(Check("dtc", dtc is not None, version_line(dtc) if dtc else "not found",
                         "apt-get install device-tree-compiler"))
-    gxx = shutil.which("g++")
-    checks.append(Check("g++ (accelerator models, tiling)", gxx is not None, _version([gxx, "--version"]) if gxx else
-                        "not found", "apt-get install g++"))
+    try:
+        from tvmx.simulator.extension import GXX_HINT, find_gxx
+
+        gxx = find_gxx()
+        checks.append(Check("g++ (accelerator models, tiling)", True, f"{gxx}: {version_line(gxx)}"))
+    except TvmxError as exc:
+        checks.append(Check("g++ (accelerator models, tiling)", False, exc.message, GXX_HINT))
+    try:
+        checks.append(Check("shipped targets, configs", True, f"{targets_dir()}, {configs_dir()}"))
+    except TvmxError as exc:
+        checks.append(Check("shipped targets, configs", False, exc.message, exc.hint or ""))
     try:
         import onnxruntime
 

@@ -13,8 +13,7 @@ from typing import Any
 import yaml
 
 from tvmx.errors import InputError
-
-CONFIGS_DIR = Path(__file__).resolve().parents[1] / "configs"
+from tvmx.target.data import configs_dir
 
 
 @dataclass(frozen=True)
@@ -25,6 +24,7 @@ class Options:
     atol: float | None = None
     timeout_s: float | None = None  # None: the target's simulator.timeout_s
     cflags: tuple[str, ...] = ()
+    records: Path | None = None  # tuning records folder (None: the per-user cache); see tvmx.tune.records
 
     def key(self) -> dict[str, Any]:
         """The options that change the build's output (for up-to-date checks)."""
@@ -36,11 +36,12 @@ def load_config(spec: str | None) -> dict[str, Any]:
     """Read a preset by name (`configs/<name>.yaml`) or path; unknown keys are errors."""
     if spec is None:
         return {}
+    configs = configs_dir()
     path = Path(spec)
     if not path.is_file():
-        path = CONFIGS_DIR / f"{spec.removesuffix('.yaml')}.yaml"
+        path = configs / f"{spec.removesuffix('.yaml')}.yaml"
     if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in CONFIGS_DIR.glob("*.yaml")))
+        known = ", ".join(sorted(p.stem for p in configs.glob("*.yaml")))
         raise InputError(f"config '{spec}' not found", hint=f"known configs: {known}; or pass a path")
     try:
         data = yaml.safe_load(path.read_text()) or {}
@@ -48,7 +49,7 @@ def load_config(spec: str | None) -> dict[str, Any]:
         raise InputError(f"{path}: invalid YAML: {exc}", hint="fix the YAML syntax") from exc
     if not isinstance(data, dict):
         raise InputError(f"{path}: a config must be a YAML mapping", hint="see configs/default.yaml")
-    allowed = {f.name for f in dataclasses.fields(Options)} - {"input_shapes"}
+    allowed = {f.name for f in dataclasses.fields(Options)} - {"input_shapes", "records"}
     for key in data:
         if key not in allowed:
             raise InputError(f"{path}: unknown option '{key}'", hint=f"allowed: {', '.join(sorted(allowed))}")

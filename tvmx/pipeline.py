@@ -7,17 +7,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from tvmx import __version__
 from tvmx.build.builddir import BuildDir, sha256_file
-from tvmx.errors import InputError
+from tvmx.errors import InputError, TvmxError
 from tvmx.options import Options
+from tvmx.simulator.extension import find_gxx
+from tvmx.simulator.spike import spike_version
 from tvmx.stages.context import StageContext
 from tvmx.stages.registry import STAGES, Stage
+from tvmx.target.data import SHIPPED, shipped_dir
+from tvmx.target.files import referenced_files
 from tvmx.target.model import Target
-from tvmx.toolchain.command import Executor
+from tvmx.toolchain.command import Executor, version_line
+from tvmx.toolchain.riscv import find_toolchain
 
 
 def default_build_dir(model: Path, target: Target) -> Path:
@@ -25,21 +31,70 @@ def default_build_dir(model: Path, target: Target) -> Path:
 
 
 @cache
-def _compiler_digest() -> str:
-    """A digest of tvmx's own code and runtime: a changed compiler invalidates earlier builds."""
+def compiler_digest() -> str:
+    """A digest of tvmx itself: every file of the package and of its shipped data (targets, configs,
+    runtime), named relative to where it ships, so a checkout and a wheel of the same code agree."""
+    return digest_of(Path(str(resources.files("tvmx"))), {name: shipped_dir(name) for name in SHIPPED})
+
+
+def digest_of(package: Path, shipped: dict[str, Path]) -> str:
+    files = {p.relative_to(package).as_posix(): p for p in _files_under(package)}
+    for name, root in shipped.items():
+        files.update({f"{name}/{p.relative_to(root).as_posix()}": p for p in _files_under(root)})
     h = hashlib.sha256(__version__.encode())
-    package = Path(__file__).resolve().parent
-    for path in sorted(package.rglob("*")):
-        if path.suffix in (".py", ".c", ".h", ".S", ".ld", ".json") and "__pycache__" not in path.parts:
-            h.update(path.relative_to(package).as_posix().encode())
-            h.update(path.read_bytes())
+    for rel in sorted(files):
+        h.update(rel.encode() + b"\0" + hashlib.sha256(files[rel].read_bytes()).digest())
     return h.hexdigest()
 
 
+def _files_under(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"]
+
+
+def input_files(model: Path, target: Target) -> dict[str, Path]:
+    """Role -> every file a build reads besides tvmx's own: the model, the target and what it names."""
+    return {"model": model, "target": target.path, **referenced_files(target)}
+
+
+def tool_versions(target: Target) -> dict[str, str]:
+    """The external tools whose version can change the build (`--version` first lines, cached per
+    process). A tool that is missing is recorded as such: the stage that needs it fails with its own error."""
+    def version(get: Callable[[], str]) -> str:
+        try:
+            return get()
+        except TvmxError as exc:
+            return f"unavailable: {exc.message}"
+
+    def cc() -> str:
+        tc = find_toolchain(target.cpu, target.toolchain)
+        return f"{tc.describe()}: {tc.version()}"
+
+    tools = {"cc": version(cc), "spike": version(spike_version)}
+    if target.accelerator is not None:  # its header's tiling heuristics run on the host at compile time
+        tools["host c++"] = version(lambda: version_line(find_gxx()))
+    return tools
+
+
 def build_key(model: Path, target: Target, options: Options) -> dict[str, Any]:
-    """Everything whose change invalidates a finished build."""
-    return {"compiler": _compiler_digest(), "model": sha256_file(model), "target": sha256_file(target.path),
-            "options": options.key()}
+    """Everything whose change invalidates a finished build: files by content (not by path: a moved
+    model is the same model), the tools' versions, tvmx itself and the options."""
+    return {"compiler": compiler_digest(),
+            "files": {role: sha256_file(path) for role, path in input_files(model, target).items()},
+            "tools": tool_versions(target), "options": options.key(), "records": records_digest(options, target)}
+
+
+def records_digest(options: Options, target: Target) -> str | None:
+    """The tuning records compile would read (the tune stage applies them), by content."""
+    from tvmx.tune.records import records_digest as digest
+    from tvmx.tune.records import records_folder
+
+    return digest(records_folder(options.records, target))
+
+
+def inputs_record(model: Path, target: Target) -> dict[str, dict[str, str]]:
+    """For manifest.json: where each keyed file was read from, with its digest."""
+    return {role: {"path": str(path.resolve()), "sha256": sha256_file(path)}
+            for role, path in input_files(model, target).items()}
 
 
 @dataclass
@@ -74,7 +129,8 @@ def compile_model(
         log(f"{build.root}: up to date")
         return CompileResult(build.root, last, None, 0.0, reused=True)
     build.start(key, {"model": str(model.resolve()), "target_name": target.name,
-                      "target_path": str(target.path.resolve())}, force=force)
+                      "target_path": str(target.path.resolve()), "inputs": inputs_record(model, target)},
+                force=force)
     ctx = StageContext(model, target, options, build, Executor(build.commands_log, dry_run=dry_run), log)
     artifact: Any = None
     for stage in STAGES[: last.index]:

@@ -4,6 +4,7 @@ per-channel weight scales only where the target supports them."""
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,11 +21,11 @@ from tvmx.target.model import Target
 
 
 def check_per_channel(target: Target | None, per_channel: bool | None) -> bool:
-    """Per-channel weight scales: CPU code applies any scales; an accelerator must say it can."""
-    accel = target.accelerator if target is not None else None
-    supported = accel is None or bool(accel.get("quantization", {}).get("per_channel_weights", False))
-    if per_channel and not supported:
-        raise InputError(f"target '{target.name if target else '?'}' cannot apply per-channel weight scales",
+    """Per-channel weight scales: CPU code applies any scales; the accelerators tvmx drives offload
+    per-tensor symmetric scales only (the target schema has no key to say otherwise)."""
+    if per_channel and target is not None and target.accelerator is not None:
+        raise InputError(f"target '{target.name}' cannot apply per-channel weight scales on its "
+                         f"{target.accelerator['kind']} accelerator",
                          hint="drop --per-channel; per-tensor scales are what this accelerator executes")
     return bool(per_channel)
 
@@ -79,11 +80,17 @@ def quantize_model(src: Path, dst: Path, target: Target | None, *, calibration: 
         prepared = Path(tmp) / "prepared.onnx"
         # Folds BatchNormalization into Conv and infers shapes, as onnxruntime recommends.
         quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
-        out = Path(tmp) / "quantized.onnx"
-        quantize_static(str(prepared), str(out), reader, quant_format=QuantFormat.QDQ,
-                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=channelwise,
-                        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True})
-        out.replace(dst)
+        # The result goes to a unique name next to `dst` (a rename never crosses filesystems), then into place.
+        fd, out = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            quantize_static(str(prepared), out, reader, quant_format=QuantFormat.QDQ,
+                            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=channelwise,
+                            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True})
+            os.chmod(out, 0o644)  # mkstemp's 0600 would make the model private
+            os.replace(out, dst)
+        finally:
+            Path(out).unlink(missing_ok=True)
     quantized = onnx.load(str(dst))
     ops = [n.op_type for n in quantized.graph.node]
     return {"samples": len(batches), "per_channel": channelwise, "quantize_nodes": ops.count("QuantizeLinear"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,7 @@ class Recorder(Executor):
         return super().run(cmd, **kwargs)  # type: ignore[arg-type]
 
 
-pytestmark = pytest.mark.spike
+pytestmark = [pytest.mark.spike, pytest.mark.gxx]  # builds C++ with g++
 
 
 def test_builds_once_then_reuses(tmp_path: Path) -> None:
@@ -74,3 +75,24 @@ def test_missing_gxx_is_a_tool_error(tmp_path: Path, monkeypatch: pytest.MonkeyP
 def test_cache_root_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert extension.cache_root() == tmp_path / "tvmx" / "spike-ext"
+
+
+def test_dry_run_builds_what_is_needed_now(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Its caller loads the library right away, so a dry run builds it (into the cache) and says so."""
+    src = tmp_path / "tiny.cc"
+    src.write_text(TINY)
+    log = tmp_path / "commands.sh"
+    lib = extension.build_extension(src, "tiny", Executor(log, dry_run=True), cache_dir=tmp_path / "cache")
+    assert lib.is_file()
+    out = capsys.readouterr().out
+    assert "needed now, so run for real" in out and str(src) in out
+    assert str(src) in log.read_text(), "the command is in the log like every other"
+    again = extension.build_extension(src, "tiny", Executor(log, dry_run=True), cache_dir=tmp_path / "cache")
+    assert again == lib and capsys.readouterr().out == "", "a cached library needs no command"
+
+
+def test_a_command_that_writes_nothing_is_a_failed_command(tmp_path: Path) -> None:
+    final = tmp_path / "cache" / "libx.so"
+    with pytest.raises(CommandFailedError, match="wrote no"):
+        extension.build_once(final, lambda out: Command((sys.executable, "-c", "pass")), Executor())
+    assert not final.exists() and list(final.parent.iterdir()) == []

@@ -6,14 +6,14 @@ import pytest
 
 from tvmx.errors import InputError
 from tvmx.target import find_target, list_targets, load_target
-from tvmx.target.loader import BUILTIN_TARGETS_DIR
+from tvmx.target.data import targets_dir
 from tvmx.target.model import CpuSpec
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def test_resolves_name_name_with_suffix_and_path() -> None:
-    path = BUILTIN_TARGETS_DIR / "rv64gc.yaml"
+    path = targets_dir() / "rv64gc.yaml"
     assert find_target("rv64gc") == path
     assert find_target("rv64gc.yaml") == path
     assert find_target(str(path)) == path
@@ -39,7 +39,7 @@ def test_yaml_syntax_error_names_file_and_line() -> None:
 
 
 def test_search_path_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    text = (BUILTIN_TARGETS_DIR / "rv64gc.yaml").read_text().replace("name: rv64gc", "name: mine")
+    text = (targets_dir() / "rv64gc.yaml").read_text().replace("name: rv64gc", "name: mine")
     (tmp_path / "mine.yaml").write_text(text)
     monkeypatch.setenv("TVMX_TARGETS_PATH", str(tmp_path))
     assert load_target("mine").name == "mine"

@@ -47,3 +47,23 @@ def test_dry_run_prints_without_running(capsys: pytest.CaptureFixture[str]) -> N
     res = Executor(dry_run=True).run(Command(("tvmx-no-such-program", "a b")))
     assert res.returncode == 0
     assert "tvmx-no-such-program 'a b'" in capsys.readouterr().out
+
+
+def test_version_line_is_the_first_line_and_cached(tmp_path: Path) -> None:
+    from tvmx.toolchain.command import version_line
+
+    counter = tmp_path / "count"
+    tool = tmp_path / "tool"
+    tool.write_text(f"#!{sys.executable}\nimport pathlib\np = pathlib.Path({str(counter)!r})\n"
+                    "p.write_text(p.read_text() + 'x' if p.exists() else 'x')\nprint('tool 1.2.3\\nmore')\n")
+    tool.chmod(0o755)
+    assert version_line(str(tool)) == "tool 1.2.3"
+    assert version_line(str(tool)) == "tool 1.2.3"
+    assert counter.read_text() == "x", "run once per process"
+
+
+def test_version_line_of_a_missing_tool_is_a_tool_error() -> None:
+    from tvmx.toolchain.command import version_line
+
+    with pytest.raises(ToolNotFoundError):
+        version_line("tvmx-no-such-tool")

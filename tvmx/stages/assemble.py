@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
+import os
+from pathlib import Path
 
 from elftools.elf.elffile import ELFFile
 
@@ -17,6 +21,13 @@ def section_sizes(elf_path: object) -> dict[str, int]:
         return {s.name: s["sh_size"] for s in elf.iter_sections() if s["sh_flags"] & 0x2 and s.name}
 
 
+def _inside_relative(root: Path, path: Path) -> Path:
+    """`path` relative to the build folder `root` when it lies inside it; other paths (the runtime,
+    an accelerator's header folder) stay absolute."""
+    resolved = path.resolve()
+    return Path(os.path.relpath(resolved, root)) if root in resolved.parents else resolved
+
+
 def run(ctx: StageContext, gen: GeneratedSources) -> LinkedProgram:
     out_dir = ctx.stage_dir(6, "assemble")
     tc = ctx.toolchain
@@ -24,15 +35,21 @@ def run(ctx: StageContext, gen: GeneratedSources) -> LinkedProgram:
     if ctx.accelerator is not None:
         include_dirs += ctx.accelerator.include_dirs(out_dir)
     tmp_elf, map_file = out_dir / ".model.elf.tmp", out_dir / "model.map"
-    cmd = tc.build_elf(gen.sources, tmp_elf, map_file=map_file, include_dirs=include_dirs,
-                       extra_flags=(f"-O{ctx.options.opt_level}", *ctx.options.cflags))
+    # Reproducible: the compiler runs in the build folder on relative paths, and the folder's own
+    # path is mapped away in debug info, so the same model built in two folders is the same ELF.
+    root = ctx.build.root.resolve()
+    here = functools.partial(_inside_relative, root)
+    flags = (f"-O{ctx.options.opt_level}", *tc.reproducible_flags(root), *ctx.options.cflags)
+    cmd = tc.build_elf([here(s) for s in gen.sources], here(tmp_elf), map_file=here(map_file),
+                       include_dirs=tuple(here(d) for d in include_dirs), extra_flags=flags, cwd=root)
     ctx.executor.run(cmd)
     elf = out_dir / "model.elf"
     if ctx.executor.dry_run:  # nothing was built: report where it would be
         return LinkedProgram(elf, map_file, out_dir / "model.dis", gen.io_json, {})
     tmp_elf.replace(elf)  # only a complete link is ever called model.elf
     disasm = out_dir / "model.dis"
-    atomic_write(disasm, ctx.executor.run(tc.disassemble(elf)).stdout)
+    # in the build folder: the debug info's source paths are relative to it (for -S)
+    atomic_write(disasm, ctx.executor.run(dataclasses.replace(tc.disassemble(here(elf)), cwd=root)).stdout)
     sizes = section_sizes(elf)
     atomic_write(out_dir / "size.json", json.dumps(sizes, indent=2) + "\n")
     atomic_write(ctx.build.root / "model.elf", elf.read_bytes())

@@ -6,11 +6,10 @@ from pathlib import Path
 from typing import Any
 
 from tvmx.errors import InputError
+from tvmx.target.data import targets_dir
 
 # Gemmini local addresses keep the row index in bits [28:0]; bits 31..29 are flags.
 GEMMINI_MAX_ROWS = 1 << 29
-# Targets shipped with tvmx: relative file references fall back to this folder.
-BUILTIN_TARGETS_DIR = Path(__file__).resolve().parents[2] / "targets"
 
 
 def check_semantics(data: dict[str, Any], path: Path) -> None:
@@ -30,8 +29,9 @@ def check_semantics(data: dict[str, Any], path: Path) -> None:
 
 
 def resolve_file(target_path: Path, relative: str) -> Path | None:
-    """A file a target refers to: next to the target file, else among the built-in targets."""
-    for base in (target_path.parent, BUILTIN_TARGETS_DIR):
+    """A file a target refers to: next to the target file, else among the shipped targets (so a
+    copy of gemmini.yaml elsewhere still finds gemmini/gemmini.h)."""
+    for base in (target_path.parent, targets_dir()):
         candidate = base / relative
         if candidate.is_file():
             return candidate.resolve()

@@ -14,17 +14,17 @@ import yaml
 
 from tvmx.errors import InputError
 from tvmx.target.checks import check_semantics
+from tvmx.target.data import targets_dir
 from tvmx.target.model import Target
 
 SCHEMA_VERSION = 1
-# Targets shipped with tvmx live in the repository's top-level targets/ folder.
-BUILTIN_TARGETS_DIR = Path(__file__).resolve().parents[2] / "targets"
 
 
 def search_path() -> list[Path]:
-    """Folders searched for target names: $TVMX_TARGETS_PATH entries first, then the built-ins."""
+    """Folders searched for target names: $TVMX_TARGETS_PATH entries first, then the shipped ones
+    (in the installed package, or the checkout's targets/: see tvmx.target.data)."""
     extra = [Path(p) for p in os.environ.get("TVMX_TARGETS_PATH", "").split(os.pathsep) if p]
-    return [*extra, BUILTIN_TARGETS_DIR]
+    return [*extra, targets_dir()]
 
 
 @cache

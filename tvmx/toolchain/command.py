@@ -10,6 +10,7 @@ import os
 import shlex
 import subprocess
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 from tvmx.errors import CommandFailedError, ToolNotFoundError
@@ -103,6 +104,14 @@ class Executor:
                 hint=f"the full command is in {self.log_path}" if self.log_path else None,
             )
         return Result(proc.returncode, out, err)
+
+
+@cache
+def version_line(program: str, flag: str = "--version") -> str:
+    """The first line `program --version` prints (once per process): what a build key records of a tool."""
+    res = Executor().run(Command((program, flag)), check=False)
+    lines = (res.stdout.strip() or res.stderr.strip()).splitlines()
+    return lines[0].strip() if lines else "unknown version"
 
 
 def _tail(text: str) -> str:

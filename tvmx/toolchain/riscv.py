@@ -9,10 +9,11 @@ from functools import cache
 from pathlib import Path
 
 from tvmx.errors import ToolNotFoundError
+from tvmx.target.data import runtime_dir
 from tvmx.target.model import CpuSpec, ToolchainSpec
-from tvmx.toolchain.command import Command, Executor
+from tvmx.toolchain.command import Command, Executor, version_line
 
-RUNTIME_DIR = Path(__file__).resolve().parents[1] / "runtime"
+RUNTIME_DIR = runtime_dir()  # ships inside the package
 PICOLIBC_DIR = Path("/usr/lib/picolibc/riscv64-unknown-elf")
 DEBIAN_GCC = "riscv64-unknown-elf-gcc"
 INSTALL_HINT = (
@@ -36,6 +37,10 @@ class Toolchain:
     def describe(self) -> str:
         return f"{self.cc} ({self.kind}, {self.libc}, from {self.origin})"
 
+    def version(self) -> str:
+        """The compiler's `--version` first line (cached per process)."""
+        return version_line(self.cc)
+
     def cflags(self) -> list[str]:
         flags = [f"-march={self.cpu.march}", f"-mabi={self.cpu.mabi}", "-mcmodel=medany"]
         flags += ["-ffreestanding", "-fno-common", "-ffunction-sections", "-fdata-sections", "-g"]
@@ -51,6 +56,14 @@ class Toolchain:
                 flags += ["--specs=picolibc.specs"]
             flags += list(self.spec.gcc_cflags)
         return [*flags, *self.spec.cflags, "-I", str(RUNTIME_DIR)]
+
+    def reproducible_flags(self, build_root: Path) -> list[str]:
+        """Keep the build folder's own path out of the ELF's debug info (run the compiler in it, on
+        relative paths): the same model built in two folders then links to the same bytes."""
+        flags = [f"-ffile-prefix-map={build_root}=."]
+        if self.kind == "clang":  # clang 14's assembler keeps the absolute cwd in .S line tables without it
+            return [*flags, "-fdebug-compilation-dir=."]
+        return [*flags, f"-fdebug-prefix-map={build_root}=."]  # gcc 12 hands only this one to gas, for .S
 
     def ldflags(self, map_file: Path) -> list[str]:
         flags = ["-nostartfiles", "-T", str(RUNTIME_DIR / "link.ld"), f"-Wl,-Map={map_file}", "-Wl,--gc-sections"]

@@ -17,6 +17,7 @@ class OutputDiff:
     exact: bool
     max_lsb: int | None = None  # for dequantized int8 outputs: largest difference in quantization steps
     lsb_elements: int = 0  # ... and how many elements differ at all
+    nonfinite: int = 0  # NaN/inf on one side only, or a different one (always mismatched)
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,9 @@ class Comparison:
         verdict = "PASS" if self.ok else "FAIL"
         line = (f"{verdict}: {len(self.outputs)} output(s), {total} elements, max abs err {max_abs:.3g}, "
                 f"max rel err {max_rel:.3g}")
+        nonfinite = sum(o.nonfinite for o in self.outputs)
+        if nonfinite:
+            line += f", {nonfinite} NaN/inf where onnxruntime has another value"
         quantized = [o for o in self.outputs if o.max_lsb is not None]
         if quantized:
             lsb = max(o.max_lsb or 0 for o in quantized)
@@ -50,10 +54,19 @@ class Comparison:
         return line
 
 
+def nonfinite_mismatches(got: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(elements where either side is NaN or inf, those of them that disagree). NaN matches NaN and
+    inf the same inf at the same position; anything else non-finite is a mismatch, whatever the tolerance."""
+    special = ~np.isfinite(got) | ~np.isfinite(ref)
+    same = (np.isnan(got) & np.isnan(ref)) | (np.isinf(got) & (got == ref))
+    return special, special & ~same
+
+
 def compare(actual: dict[str, np.ndarray], expected: dict[str, np.ndarray], rtol: float, atol: float,
             lsb_scales: dict[str, float] | None = None, max_lsb: int = 1,
             max_lsb_fraction: float = 0.001) -> Comparison:
-    """rtol/atol per element; outputs in `lsb_scales` (dequantized int8) in quantization steps instead."""
+    """rtol/atol per element; outputs in `lsb_scales` (dequantized int8) in quantization steps instead.
+    A NaN or inf on one side only (or a different one) fails either way."""
     diffs = []
     for name, ref in expected.items():
         got = actual[name]
@@ -61,18 +74,23 @@ def compare(actual: dict[str, np.ndarray], expected: dict[str, np.ndarray], rtol
         if ref64.shape != got64.shape:
             diffs.append(OutputDiff(name, float("inf"), float("inf"), ref64.size, ref64.size, False))
             continue
+        special, wrong = nonfinite_mismatches(got64, ref64)
+        bad_special = int(np.count_nonzero(wrong))
+        # Errors over the finite elements; the non-finite ones are judged above, not by subtraction.
+        got64, ref64 = np.where(special, 0.0, got64), np.where(special, 0.0, ref64)
         err = np.abs(got64 - ref64)
         rel = err / np.maximum(np.abs(ref64), np.finfo(np.float32).tiny)
         rel = np.where(err == 0, 0.0, rel)
-        exact = bool(np.array_equal(ref64, got64))
+        max_abs = float("inf") if bad_special else float(err.max(initial=0.0))
+        max_rel = float("inf") if bad_special else float(rel.max(initial=0.0))
+        exact = bad_special == 0 and bool(np.array_equal(ref64, got64))
         if lsb_scales and name in lsb_scales:
             steps = np.rint(err / lsb_scales[name]).astype(np.int64)
-            worst, differ = int(steps.max(initial=0)), int(np.count_nonzero(steps))
-            within = worst <= max_lsb and differ <= max_lsb_fraction * ref64.size
-            diffs.append(OutputDiff(name, float(err.max(initial=0.0)), float(rel.max(initial=0.0)),
-                                    0 if within else differ, ref64.size, exact, worst, differ))
+            worst, differ = int(steps.max(initial=0)), int(np.count_nonzero(steps)) + bad_special
+            within = bad_special == 0 and worst <= max_lsb and differ <= max_lsb_fraction * ref64.size
+            diffs.append(OutputDiff(name, max_abs, max_rel, 0 if within else differ, ref64.size, exact, worst, differ,
+                                    bad_special))
             continue
-        bad = int(np.count_nonzero(~(err <= atol + rtol * np.abs(ref64))))
-        diffs.append(OutputDiff(name, float(err.max(initial=0.0)), float(rel.max(initial=0.0)), bad, ref64.size,
-                                exact))
+        bad = int(np.count_nonzero(~(err <= atol + rtol * np.abs(ref64)))) + bad_special
+        diffs.append(OutputDiff(name, max_abs, max_rel, bad, ref64.size, exact, nonfinite=bad_special))
     return Comparison(diffs, rtol, atol, max_lsb, max_lsb_fraction)

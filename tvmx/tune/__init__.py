@@ -1,0 +1,1 @@
+"""`tvmx tune`: MetaSchedule searches every kernel of a model, measured on the target simulator."""
