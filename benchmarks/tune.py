@@ -10,6 +10,7 @@ and trials per minute on this machine, local processes and a Dask LocalCluster s
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import tempfile
 from pathlib import Path
@@ -88,11 +89,13 @@ def main() -> None:
         default = verify_model(model, target, make_options(records=folder / "none"), folder / "default")
         tuned = verify_model(model, target, make_options(records=folder / "rec"), folder / "tuned")
         d, t = int(default.stats["cycles"]), int(tuned.stats["cycles"])
-        print(f"whole model on Spike: default {d:,} cycles, tuned {t:,} cycles: {d / t:.3f}x "
+        applied = json.loads((folder / "tuned" / "03-tune" / "schedules.json").read_text())["source"]
+        print(f"whole model on Spike ({applied}): default {d:,} cycles, tuned {t:,} cycles: {d / t:.3f}x "
               f"(verify: default {default.comparison.summary().split(':')[0]}, "
               f"tuned {tuned.comparison.summary().split(':')[0]})")
         local_rate = 60 * report.measured / report.seconds
-        line = f"trials per minute: local -j {args.jobs}: {local_rate:.1f} ({report.measured} in {report.seconds:.0f} s)"
+        line = (f"trials per minute: local -j {args.jobs}: {local_rate:.1f} "
+                f"({report.measured} in {report.seconds:.0f} s)")
         if args.cluster_trials:
             from distributed import LocalCluster
 

@@ -7,9 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tvmx.accelerators import accelerator_for
 from tvmx.options import make_options
 from tvmx.stages.tune import with_call_args
 from tvmx.target import load_target
+from tvmx.toolchain.command import Executor
 from tvmx.tune.bench import Bench, same_outputs
 from tvmx.tune.measure import Job, LocalMeasurer, measure, measurement_from_bytes
 from tvmx.tune.tasks import ACCELERATOR, Task, model_tasks
@@ -30,23 +32,33 @@ def _job(task: Task, args: tuple[int, ...], timeout: float | None = 60) -> bytes
     return Job(Bench.of(task), tvm.ir.save_json(func), str(load_target("gemmini").path), timeout).to_bytes()
 
 
+def _space(task: Task) -> list[tuple[int, ...]]:
+    """The call arguments of the accelerator's candidates for the task, the default first."""
+    accel = accelerator_for(load_target("gemmini"))
+    assert accel is not None
+    return [c.args for c in accel.tuning_space(task.op or "", task.sizes, task.name, Executor())]
+
+
 def test_a_legal_tiling_is_measured_and_an_illegal_one_fails(matmul: Task) -> None:
-    ok = measurement_from_bytes(measure(_job(matmul, (1, 1, 1))))
+    default = _space(matmul)[0]
+    ok = measurement_from_bytes(measure(_job(matmul, default)))
     assert ok.error is None and ok.cycles and ok.cycles > 0
     assert set(ok.outputs) == {matmul.args[-1].name}
-    trapped = measurement_from_bytes(measure(_job(matmul, (4096, 4096, 4096))))  # far past the scratchpad
-    assert trapped.cycles is None and trapped.error
+    huge = tuple(4096 for _ in default)  # tiles far past the scratchpad: the header traps
+    trapped = measurement_from_bytes(measure(_job(matmul, huge)))
+    assert trapped.cycles is None and "trapped" in (trapped.error or "")
 
 
 def test_a_candidate_that_runs_too_long_fails(matmul: Task) -> None:
-    slow = measurement_from_bytes(measure(_job(matmul, (1, 1, 1), timeout=0.01)))
+    slow = measurement_from_bytes(measure(_job(matmul, _space(matmul)[0], timeout=0.01)))
     assert slow.cycles is None and "did not finish" in (slow.error or "")
 
 
 def test_local_processes_return_every_job(matmul: Task) -> None:
+    space = _space(matmul)
     pool = LocalMeasurer(2)
     try:
-        done = dict(pool.run([("a", _job(matmul, (1, 1, 1))), ("b", _job(matmul, (1, 1, 2)))]))
+        done = dict(pool.run([("a", _job(matmul, space[0])), ("b", _job(matmul, space[-1]))]))
     finally:
         pool.close()
     assert set(done) == {"a", "b"}

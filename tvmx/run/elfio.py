@@ -15,14 +15,39 @@ from tvmx.errors import InputError
 
 def symbols(elf: Path, names: set[str]) -> dict[str, tuple[int, int]]:
     """name -> (address, size) for the requested symbols."""
-    found: dict[str, tuple[int, int]] = {}
-    with elf.open("rb") as f:
-        symtab = ELFFile(f).get_section_by_name(".symtab")
-        if isinstance(symtab, SymbolTableSection):
-            for sym in symtab.iter_symbols():
-                if sym.name in names:
-                    found[sym.name] = (sym["st_value"], sym["st_size"])
-    return found
+    table = _symbol_table(elf)
+    return {name: table[name] for name in names if name in table}
+
+
+_SYMBOL_CACHE: dict[tuple[str, int, int], dict[str, tuple[int, int]]] = {}
+# Elf32_Sym / Elf64_Sym, little-endian (RISC-V): the fields we read, in their file order
+_SYM32 = np.dtype([("name", "<u4"), ("value", "<u4"), ("size", "<u4"), ("info", "u1"), ("other", "u1"),
+                   ("shndx", "<u2")])
+_SYM64 = np.dtype([("name", "<u4"), ("info", "u1"), ("other", "u1"), ("shndx", "<u2"), ("value", "<u8"),
+                   ("size", "<u8")])
+
+
+def _symbol_table(elf: Path) -> dict[str, tuple[int, int]]:
+    """Every named symbol of the ELF, parsed once per file version. pyelftools' per-symbol parsing
+    costs ~0.4 s for a model's few thousand symbols; numpy reads the table in one go."""
+    st = elf.stat()
+    key = (str(elf.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _SYMBOL_CACHE:
+        table: dict[str, tuple[int, int]] = {}
+        with elf.open("rb") as f:
+            elffile = ELFFile(f)
+            symtab = elffile.get_section_by_name(".symtab")
+            if isinstance(symtab, SymbolTableSection):
+                strings = elffile.get_section(symtab["sh_link"]).data()
+                syms = np.frombuffer(symtab.data(), _SYM64 if elffile.elfclass == 64 else _SYM32)
+                for name_at, value, size in zip(syms["name"], syms["value"], syms["size"], strict=True):
+                    if name_at:
+                        end = strings.index(b"\0", int(name_at))
+                        table.setdefault(strings[int(name_at):end].decode(errors="replace"), (int(value), int(size)))
+        if len(_SYMBOL_CACHE) > 64:
+            _SYMBOL_CACHE.clear()
+        _SYMBOL_CACHE[key] = table
+    return _SYMBOL_CACHE[key]
 
 
 def patch_inputs(elf: Path, out: Path, arrays: dict[str, bytes]) -> None:

@@ -73,12 +73,20 @@ def default_cpu_schedule(func: Any, target: object, vector: bool) -> tuple[Any |
 
     from tvmx.schedules.cpu import InnerSpatialReduction, SingleReduction
 
+    from tvm import s_tir
+
+    failed = []
     for rule in (InnerSpatialReduction(vector), dl.cpu.GEMV(), SingleReduction()):
-        sch = rule.apply(func, target, False)
+        name = f"{type(rule).__module__.replace('tvm.s_tir.', '')}.{type(rule).__name__}"
+        try:
+            sch = rule.apply(func, target, False)
+        except s_tir.ScheduleError:  # a rule that matched but cannot schedule this kernel: try the next
+            failed.append(name)
+            continue
         if sch is not None:
             sch = sch[-1] if isinstance(sch, list) else sch
-            return sch, f"{type(rule).__module__.replace('tvm.s_tir.', '')}.{type(rule).__name__}"
-    return None, "none (loop nest as legalized)"
+            return sch, name + (f" (after {', '.join(failed)} failed on it)" if failed else "")
+    return None, "none (loop nest as legalized)" + (f"; {', '.join(failed)} failed on it" if failed else "")
 
 
 @dataclass

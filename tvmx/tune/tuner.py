@@ -27,7 +27,7 @@ from tvmx.target.model import Target
 from tvmx.tune import spaces
 from tvmx.tune.bench import Bench, Measurement, npz_bytes, same_outputs
 from tvmx.tune.measure import Job, Measurer, measurement_from_bytes, measurer
-from tvmx.tune.records import Records, default_records_dir, module_key
+from tvmx.tune.records import FAILED_RUN_SECS, SECONDS_PER_CYCLE, Records, default_records_dir, module_key
 from tvmx.tune.tasks import ACCELERATOR, Task, model_tasks, select_kernels, workload_key
 
 MIN_WEIGHT_FACTOR = 1 / 64  # a task that stopped improving still gets a trial now and then
@@ -49,7 +49,6 @@ class TaskState:
     task: Task
     default_cycles: int | None = None
     best_cycles: int | None = None
-    best_key: str | None = None
     trials: int = 0  # measurements spent on this task in this run
     reused: int = 0  # candidates found already measured in the records
     failures: int = 0
@@ -114,6 +113,7 @@ class Tuner:
         self.states = [TaskState(t) for t in tasks]
         self.measured = 0
         self.budget = max(options.trials, len(tasks))  # every default is measured: it is the reference
+        self.measurer: Measurer | None = None  # while run() runs
 
     # -------------------------------------------------------------- candidates
     def _default(self, state: TaskState) -> Any:
@@ -163,7 +163,8 @@ class Tuner:
         return context
 
     def _batch(self) -> int:
-        return max(2, 2 * self.measurer.workers) if hasattr(self, "measurer") else 2
+        """Candidates per round: enough to keep every worker busy while the next are generated."""
+        return max(2, 2 * self.measurer.workers) if self.measurer else 2
 
     # -------------------------------------------------------------- measuring
     def _measure(self, state: TaskState, schedules: list[Any], reference: bool = False) -> list[int | None]:
@@ -175,26 +176,35 @@ class Tuner:
         task, wkey = state.task, workload_key(state.task.workload)
         results: dict[int, int | None] = {}
         jobs = []
+        known: set[int] = set()
         for i, sch in enumerate(schedules):
             key = (wkey, module_key(sch.mod))
-            if key in self.records.measured and not (reference and state.reference is None):
-                results[i] = self.records.measured[key]
-                state.reused += 1
-                continue
+            if key in self.records.measured:
+                known.add(i)
+                if not (reference and state.reference is None):
+                    results[i] = self.records.measured[key]
+                    state.reused += 1
+                    continue
+                # a default measured by an earlier tune whose reference outputs are gone: run it again
+                # for them, without recording it twice
             func = sch.mod["main"]
             if task.kind == ACCELERATOR:  # the choice reaches the kernel as its call's arguments
                 func = with_call_args(func, spaces.accelerator_args(sch) or ())
             job = Job(Bench.of(task), tvm.ir.save_json(func), str(self.target.path), self.options.timeout)
             jobs.append((i, job.to_bytes()))
+        assert self.measurer is not None, "measuring happens inside run()"
         for i, data in self.measurer.run(jobs):
             m = measurement_from_bytes(data)
             cycles = self._check(state, m, reference)
             if cycles is not None and (reference or state.best_cycles is None or cycles < state.best_cycles):
                 state.stats["default" if reference else "best"] = m.stats
-            self.records.commit(task.workload, schedules[i].trace, cycles, self.llvm)
-            self.measured += 1
-            state.trials += 1
-            state.failures += cycles is None
+            if i in known:
+                state.reused += 1
+            else:
+                self.records.commit(task.workload, schedules[i].trace, cycles, self.llvm)
+                self.measured += 1
+                state.trials += 1
+                state.failures += cycles is None
             results[i] = cycles
         return [results[i] for i in range(len(schedules))]
 
@@ -224,27 +234,28 @@ class Tuner:
                 state.reference = {k: arrays[k] for k in arrays.files}
 
     def _update(self, state: TaskState, schedules: list[Any], cycles: list[int | None]) -> None:
-        improved = False
-        for sch, c in zip(schedules, cycles, strict=True):
-            if c is not None and (state.best_cycles is None or c < state.best_cycles):
-                state.best_cycles, state.best_key, improved = c, module_key(sch.mod), True
+        successes = [c for c in cycles if c is not None]
+        improved = bool(successes) and (state.best_cycles is None or min(successes) < state.best_cycles)
+        if improved:
+            state.best_cycles = min(successes)
         state.stale_rounds = 0 if improved else state.stale_rounds + 1
         if state.context is not None:
             from tvm.s_tir import meta_schedule as ms
 
             candidates = [ms.MeasureCandidate(s, ms.arg_info.ArgInfo.from_prim_func(s.mod["main"]))
                           for s in schedules]
-            results = [ms.runner.RunnerResult(run_secs=[(c if c is not None else 1e18) * 1e-9], error_msg=None)
-                       for c in cycles]
+            results = [ms.runner.RunnerResult(run_secs=[FAILED_RUN_SECS if c is None else c * SECONDS_PER_CYCLE],
+                                              error_msg=None) for c in cycles]
             state.context.notify_runner_results(candidates, results)
 
     # -------------------------------------------------------------- the loop
     def run(self) -> None:
-        self.measurer: Measurer = measurer(self.options.jobs, self.options.cluster)
+        self.measurer = measurer(self.options.jobs, self.options.cluster)
         try:
             self._run()
         finally:
             self.measurer.close()
+            self.measurer = None
 
     def _run(self) -> None:
         for state in self.states:  # the defaults: the reference outputs and each kernel's share
@@ -254,7 +265,6 @@ class Tuner:
             if cycles is None:
                 state.error, state.exhausted = "the default schedule failed on the simulator", True
             state.default_cycles = state.best_cycles = cycles
-            state.best_key = module_key(default.mod)
             if state.task.kind == ACCELERATOR and len(state.candidates) <= 1:
                 state.exhausted = True
             self.progress(state)
