@@ -4,11 +4,16 @@ matmul in plain C on the CPU, and the simulation-speed cost of accelerator comma
 Run: .venv/bin/python benchmarks/gemmini_matmul.py [--target gemmini] [--sizes 64 128 256 512]
 Everything in the table comes from one invocation; each size is one Spike run that does both
 versions and checks that their outputs agree.
+
+--sweep N measures the tuning space of one N^3 matmul (Gemmini.tuning_space, what `tvmx tune`
+tries, at most --candidates of it) in one Spike run, every result checked against the default's:
+the default tiling, the best candidate, and the default and best tilings in WS and in OS.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 import resource
 import sys
@@ -20,6 +25,7 @@ sys.path.insert(0, str(REPO))
 
 from tvmx.accelerators import accelerator_for  # noqa: E402
 from tvmx.accelerators.gemmini import Gemmini  # noqa: E402
+from tvmx.accelerators.gemmini_tiling import FLOW_NAMES, MatmulTiling  # noqa: E402
 from tvmx.errors import TvmxError  # noqa: E402
 from tvmx.simulator.guest import check_exit  # noqa: E402
 from tvmx.simulator.spike import Spike  # noqa: E402
@@ -89,6 +95,54 @@ def matmul_table(bench: Bench, sizes: list[int]) -> None:
           "issue = CPU instructions retired in the region / cycles")
 
 
+TILING_RE = re.compile(r"TILING (\d+) (\d+) (\d+) (\d+) (\d+) cycles=(\d+) mismatches=(\d+)")
+
+
+def sweep_cycles(bench: Bench, n: int, tilings: list[MatmulTiling]) -> list[int]:
+    """Cycles of an n^3 matmul under each tiling, in one Spike run (tiling_sweep.c); every result
+    must equal the first tiling's."""
+    body = ",\n".join("{" + ", ".join(map(str, dataclasses.astuple(t))) + "}" for t in tilings)
+    (bench.workdir / "sweep_tilings.h").write_text(
+        f"#define SWEEP_M {n}\n#define SWEEP_N {n}\n#define SWEEP_K {n}\n"
+        f"static const gemmini_tiling TILINGS[] = {{{body}}};\n")
+    includes, bench.includes = bench.includes, (bench.workdir, *bench.includes)
+    try:
+        out, _ = bench.run(bench.build(SRC / "tiling_sweep.c", f"sweep_{n}", ()))
+    finally:
+        bench.includes = includes
+    rows = [m.groups() for m in TILING_RE.finditer(out)]
+    if len(rows) != len(tilings) or any(r[6] != "0" for r in rows):
+        raise SystemExit(f"sweep {n}: missing results or a tiling whose result differs:\n{out}")
+    return [int(r[5]) for r in rows]
+
+
+def sweep_table(bench: Bench, n: int, limit: int) -> None:
+    from tvmx.toolchain.command import Executor
+
+    space = bench.gemmini.tuning_space("matmul", {"M": n, "N": n, "K": n}, "sweep", Executor())[:limit]
+    tilings = [MatmulTiling(*s.args) for s in space]
+    default = tilings[0]
+    cycles = sweep_cycles(bench, n, tilings)
+    best = min(range(len(tilings)), key=lambda i: cycles[i])
+    flows = [(f"{what}, {FLOW_NAMES[f]}", dataclasses.replace(t, dataflow=f))
+             for what, t in (("default", default), ("best", tilings[best])) for f in bench.gemmini.flows]
+    flow_cycles = sweep_cycles(bench, n, [t for _, t in flows])
+    dim = bench.gemmini.config.dim
+
+    def line(what: str, t: MatmulTiling, c: int) -> str:
+        return f"  {what:<24} {t.describe():<36} {c:>11,} cycles  {n ** 3 / (dim * dim * c):6.1%} of peak"
+
+    print(f"\ntuning space of a {n}^3 int8 matmul on {bench.target.name} (DIM {dim}): {len(tilings)} candidates "
+          f"measured, all bit-identical to the default")
+    print(line("default", default, cycles[0]))
+    print(line(f"best (candidate {best})", tilings[best], cycles[best]))
+    for (what, t), c in zip(flows, flow_cycles, strict=True):
+        print(line(what, t, c))
+    ranked = sorted(cycles)
+    print(f"  best of the first 8 / 32 / 64 candidates: {min(cycles[:8]):,} / {min(cycles[:32]):,} / "
+          f"{min(cycles[:64]):,}; median {ranked[len(ranked) // 2]:,}, worst {ranked[-1]:,}")
+
+
 def speed_ratio(bench: Bench, repeats: int) -> None:
     with_acc = bench.build(SRC / "speed.c", "speed_accel", ())
     without = bench.build(SRC / "speed.c", "speed_noaccel", ("NO_ACCEL",))
@@ -112,11 +166,16 @@ def main() -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256, 512])
     ap.add_argument("--repeats", type=int, default=5, help="runs of each speed program (best is kept)")
     ap.add_argument("--workdir", type=Path, help="keep the ELFs and commands.sh here")
+    ap.add_argument("--sweep", type=int, metavar="N", help="only measure the tuning space of an N^3 matmul")
+    ap.add_argument("--candidates", type=int, default=512, help="candidates of the space measured by --sweep")
     args = ap.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="tvmx-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     try:
         bench = Bench(args.target, workdir)
+        if args.sweep:
+            sweep_table(bench, args.sweep, args.candidates)
+            return 0
         matmul_table(bench, args.sizes)
         speed_ratio(bench, args.repeats)
     except TvmxError as exc:

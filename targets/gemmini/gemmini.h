@@ -159,31 +159,66 @@ static inline uint64_t gemmini_counter(unsigned id) {
 }
 
 /* ---------------------------------------------------------------- tiled matmul */
+/* The dataflow a tiling asks for: the configuration's default (WS where it has WS, else OS), or one
+   of the two explicitly (a dataflow the configuration lacks makes the tiling illegal). */
+enum { GEMMINI_FLOW_DEFAULT = 0, GEMMINI_FLOW_WS = 1, GEMMINI_FLOW_OS = 2 };
+
+/* config_ex's dataflow bit for a tiling's dataflow field, or -1 if this configuration lacks it. */
+static inline int gemmini_dataflow(size_t flow) {
+  if (flow == GEMMINI_FLOW_DEFAULT) return GEMMINI_HAS_WS ? GEMMINI_WS : GEMMINI_OS;
+  if (flow == GEMMINI_FLOW_WS) return GEMMINI_HAS_WS ? GEMMINI_WS : -1;
+  if (flow == GEMMINI_FLOW_OS) return GEMMINI_HAS_OS ? GEMMINI_OS : -1;
+  return -1;
+}
+
+/* The explicit dataflow field the default stands for (what the heuristics report). */
+#define GEMMINI_FLOW_OF_DEFAULT (GEMMINI_HAS_WS ? GEMMINI_FLOW_WS : GEMMINI_FLOW_OS)
+
 /* Tile sizes in DIM x DIM blocks. The scratchpad holds two (A, B) tile pairs and the accumulator
    two C tiles, so the loads of the next step and the stores of the previous C tile overlap the
-   computation of the current one. */
+   computation of the current one.
+   dataflow: GEMMINI_FLOW_*. lookahead: load units (WS: (j, k) block pairs, OS: C blocks) whose
+   loads are issued before the computes of the current one, 1..GEMMINI_MAX_LOOKAHEAD, 0 for
+   GEMMINI_LOOKAHEAD. (An initializer {i, j, k} gets the defaults of both.) */
 typedef struct {
-  size_t i, j, k;
+  size_t i, j, k, dataflow, lookahead;
 } gemmini_tiling;
 
 #ifndef GEMMINI_LOOKAHEAD
-#define GEMMINI_LOOKAHEAD 3 /* (j, k) block pairs whose loads run ahead of the computes */
+#define GEMMINI_LOOKAHEAD 3
+#endif
+#define GEMMINI_MAX_LOOKAHEAD 64
+#if GEMMINI_LOOKAHEAD < 1 || GEMMINI_LOOKAHEAD > GEMMINI_MAX_LOOKAHEAD
+#error "GEMMINI_LOOKAHEAD must be 1..GEMMINI_MAX_LOOKAHEAD"
 #endif
 #define GEMMINI_CEIL_DIV(a, b) (((a) + (b) - 1) / (b))
 #define GEMMINI_MIN(a, b) ((a) < (b) ? (a) : (b))
 
+/* Scratchpad and accumulator rows a tiling uses: two (A, B) tile pairs, two C tiles. */
+static inline size_t gemmini_tiling_sp_rows(size_t ti, size_t tj, size_t tk) {
+  return 2 * GEMMINI_DIM * (ti * tk + tk * tj);
+}
+static inline size_t gemmini_tiling_acc_rows(size_t ti, size_t tj) { return 2 * GEMMINI_DIM * ti * tj; }
+
 static inline int gemmini_tiling_fits(size_t ti, size_t tj, size_t tk) {
-  return 2 * GEMMINI_DIM * (ti * tk + tk * tj) <= GEMMINI_SP_ROWS && 2 * GEMMINI_DIM * ti * tj <= GEMMINI_ACC_ROWS;
+  return gemmini_tiling_sp_rows(ti, tj, tk) <= GEMMINI_SP_ROWS && gemmini_tiling_acc_rows(ti, tj) <= GEMMINI_ACC_ROWS;
+}
+
+/* Whether tiled_matmul runs this tiling (any shape); it traps on any other. */
+static inline int gemmini_tiling_ok(gemmini_tiling t) {
+  return t.i > 0 && t.j > 0 && t.k > 0 && gemmini_tiling_fits(t.i, t.j, t.k) && gemmini_dataflow(t.dataflow) >= 0 &&
+         t.lookahead <= GEMMINI_MAX_LOOKAHEAD;
 }
 
 /* Greedy. Grow the C tile's height i first: each weight block preloaded into the array is reused
    by i computes, which amortises the CPU's per-block issue work (the CPU issuing commands one by one
    is the bottleneck at DIM 16). Then its width j while two C tiles fit in the accumulator, then k
-   while two (A, B) tile pairs fit in the scratchpad (unless k already spans K). */
+   while two (A, B) tile pairs fit in the scratchpad (unless k already spans K). The default
+   dataflow and lookahead. */
 static inline gemmini_tiling gemmini_auto_tiling(size_t M, size_t N, size_t K) {
   size_t mb = GEMMINI_CEIL_DIV(M, GEMMINI_DIM), nb = GEMMINI_CEIL_DIV(N, GEMMINI_DIM);
   size_t kb = GEMMINI_CEIL_DIV(K, GEMMINI_DIM);
-  gemmini_tiling t = {1, 1, 1};
+  gemmini_tiling t = {1, 1, 1, GEMMINI_FLOW_OF_DEFAULT, GEMMINI_LOOKAHEAD};
   /* All of K in one step if a 1-block-wide tile allows it: the A panel then stays in the
      scratchpad for a whole row of C tiles instead of being re-read for each one. */
   if (gemmini_tiling_fits(1, 1, kb)) t.k = kb;
@@ -193,24 +228,194 @@ static inline gemmini_tiling gemmini_auto_tiling(size_t M, size_t N, size_t K) {
   return t;
 }
 
+/* Estimated cycles of tiled_matmul under tiling t, to rank tilings before measuring them: the
+   array's computes (DIM cycles per block product) or the CPU's issue work, whichever is larger
+   (about 10 instructions per preload+compute pair and 60 per load unit of gemmini_mm_run_step: a
+   (j, k) pair in WS, a C block in OS), plus the DMA time of the blocks loaded (DIM x DIM bytes over
+   the bus; A once per row of C tiles when a step spans K, else once per tile; B once per tile),
+   which double buffering hides only in part. Weights fitted to the Spike model's cycles over the
+   tilings of a few shapes; the lookahead is not modelled. Not a prediction: a ranking. */
+static inline size_t gemmini_matmul_cost(size_t M, size_t N, size_t K, gemmini_tiling t) {
+  const size_t dim = GEMMINI_DIM;
+  const size_t mb = GEMMINI_CEIL_DIV(M, dim), nb = GEMMINI_CEIL_DIV(N, dim), kb = GEMMINI_CEIL_DIV(K, dim);
+  if (t.i == 0 || t.j == 0 || t.k == 0) return (size_t)-1;
+  const size_t ti = GEMMINI_CEIL_DIV(mb, t.i), tj = GEMMINI_CEIL_DIV(nb, t.j), tk = GEMMINI_CEIL_DIV(kb, t.k);
+  const size_t blocks = mb * nb * kb;
+  const size_t units = gemmini_dataflow(t.dataflow) == GEMMINI_OS ? mb * nb * tk : nb * kb * ti;
+  const size_t loaded = mb * kb * (t.k >= kb ? 1 : tj) + nb * kb * ti;
+  const size_t array = blocks * dim, cpu = blocks * 10 + units * 60;
+  return (array > cpu ? array : cpu) + loaded * dim * dim / GEMMINI_DMA_BUS_BYTES;
+}
+
+/* An illegal tiling must not compute garbage: a mvin of 0 rows is an illegal command (a trap). */
+static inline void gemmini_trap_bad_tiling(const void *dram) {
+  gemmini_config_ld(0, 0, 1.0f, 0, 0);
+  gemmini_mvin(dram, 0, GEMMINI_DIM, 0);
+}
+
+/* One step of tiled_matmul: the C tile at (i0, j0), k blocks from k0; ib x jb x kb blocks of it
+   inside the matrices. A tile of A is t.i x t.k blocks (block (i, k) at a_base + (i*t.k + k)*DIM),
+   B t.k x t.j (block (k, j) at b_base + (k*t.j + j)*DIM), C t.i x t.j in the accumulator. */
+typedef struct {
+  size_t M, N, K, stride_A, stride_B;
+  const elem_t *A, *B;
+  gemmini_tiling t;
+  size_t i0, j0, k0, ib, jb, kb;
+  uint32_t a_base, b_base, c_base;
+  int reuse_a;       /* this row of C tiles' A panel is in the scratchpad already: no A loads */
+  uint32_t acc_flag; /* the step adds onto the accumulator (a bias, or an earlier k step) */
+} gemmini_mm_step;
+
+/* mvin of block row i of the A tile, up to GEMMINI_MAX_BLOCK_LEN k blocks from k. */
+static inline void gemmini_mm_load_a(const gemmini_mm_step *s, size_t i, size_t k) {
+  const size_t dim = GEMMINI_DIM, r = GEMMINI_MIN(dim, s->M - s->i0 - i * dim);
+  const size_t c = GEMMINI_MIN(GEMMINI_MIN(GEMMINI_MAX_BLOCK_LEN, s->kb - k) * dim, s->K - s->k0 - k * dim);
+  gemmini_mvin(s->A + (s->i0 + i * dim) * s->stride_A + s->k0 + k * dim, s->a_base + (i * s->t.k + k) * dim, c, r);
+}
+
+/* mvin2 of block row k of the B tile, up to GEMMINI_MAX_BLOCK_LEN j blocks from j. */
+static inline void gemmini_mm_load_b(const gemmini_mm_step *s, size_t j, size_t k) {
+  const size_t dim = GEMMINI_DIM, kc = GEMMINI_MIN(dim, s->K - s->k0 - k * dim);
+  const size_t c = GEMMINI_MIN(GEMMINI_MIN(GEMMINI_MAX_BLOCK_LEN, s->jb - j) * dim, s->N - s->j0 - j * dim);
+  gemmini_mvin2(s->B + (s->k0 + k * dim) * s->stride_B + s->j0 + j * dim, s->b_base + (k * s->t.j + j) * dim, c, kc);
+}
+
+/* WS load unit (j, k): what the computes of block pair (j, k) need first, A's column of blocks k
+   (with the next ones of the same mvins) and B's block (k, j) (likewise). */
+static inline void gemmini_mm_load_ws(const gemmini_mm_step *s, size_t j, size_t k) {
+  if (!s->reuse_a && j == 0 && k % GEMMINI_MAX_BLOCK_LEN == 0)
+    for (size_t i = 0; i < s->ib; i++) gemmini_mm_load_a(s, i, k);
+  if (j % GEMMINI_MAX_BLOCK_LEN == 0) gemmini_mm_load_b(s, j, k);
+}
+
+/* OS load unit (j, i): what C block (i, j) needs first, A's row of blocks i and B's column of
+   blocks j (with the next ones of the same mvins). */
+static inline void gemmini_mm_load_os(const gemmini_mm_step *s, size_t j, size_t i) {
+  if (!s->reuse_a && j == 0)
+    for (size_t k = 0; k < s->kb; k += GEMMINI_MAX_BLOCK_LEN) gemmini_mm_load_a(s, i, k);
+  if (i == 0 && j % GEMMINI_MAX_BLOCK_LEN == 0)
+    for (size_t k = 0; k < s->kb; k++) gemmini_mm_load_b(s, j, k);
+}
+
+/* WS: B block (k, j) is preloaded into the array once, and the ib row blocks of A's column k
+   stream past it, each adding into its C block. Operands advance by constant steps: a few
+   instructions per preload+compute pair keep the CPU from becoming the bottleneck. */
+static inline void gemmini_mm_compute_ws(const gemmini_mm_step *s, size_t j, size_t k) {
+  const size_t dim = GEMMINI_DIM, ib = s->ib;
+  const size_t jc = GEMMINI_MIN(dim, s->N - s->j0 - j * dim), kc = GEMMINI_MIN(dim, s->K - s->k0 - k * dim);
+  const uint32_t acc_flag = (s->acc_flag || k > 0) ? GEMMINI_ACCUMULATE : 0;
+  const uint64_t garbage = GEMMINI_OPERAND(GEMMINI_GARBAGE, dim, dim);
+  const uint64_t a_step = s->t.k * dim, c_step = s->t.j * dim;
+  const uint64_t rows_mask = ~((uint64_t)0xFFFF << 48);
+  const uint64_t last_rows = (uint64_t)GEMMINI_MIN(dim, s->M - s->i0 - (ib - 1) * dim) << 48;
+  uint64_t a_op = GEMMINI_OPERAND(s->a_base + k * dim, kc, dim);
+  uint64_t c_op = GEMMINI_OPERAND(GEMMINI_ACC_ADDR(s->c_base + j * dim) | acc_flag, jc, dim);
+  if (ib == 1) a_op = (a_op & rows_mask) | last_rows, c_op = (c_op & rows_mask) | last_rows;
+  GEMMINI_CMD(GEMMINI_FUNCT_PRELOAD, GEMMINI_OPERAND(s->b_base + (k * s->t.j + j) * dim, jc, kc), c_op);
+  GEMMINI_CMD(GEMMINI_FUNCT_COMPUTE_PRELOADED, a_op, garbage);
+  for (size_t i = 1; i < ib; i++) {
+    a_op += a_step;
+    c_op += c_step;
+    if (i == ib - 1) a_op = (a_op & rows_mask) | last_rows, c_op = (c_op & rows_mask) | last_rows;
+    GEMMINI_CMD(GEMMINI_FUNCT_PRELOAD, garbage, c_op);
+    GEMMINI_CMD(GEMMINI_FUNCT_COMPUTE_ACCUMULATED, a_op, garbage);
+  }
+}
+
+/* OS: C block (i, j) stays in the array while the kb block pairs (A (i, k), B (k, j)) stream
+   through it; D is the garbage address (zeros), so the array starts from 0 and only the last
+   compute writes the block, raw int32, to the accumulator, added onto the bias or the earlier k
+   steps (acc_flag). The numerics are WS's: the same int32 products summed (wrapping) into the same
+   accumulator rows, requantized by the same mvout. (The array's own output path, a rounding shift
+   by in_shift into the scratchpad, is not used: it cannot apply a float acc_scale.) */
+static inline void gemmini_mm_compute_os(const gemmini_mm_step *s, size_t j, size_t i) {
+  const size_t dim = GEMMINI_DIM, kb = s->kb;
+  const size_t r = GEMMINI_MIN(dim, s->M - s->i0 - i * dim), jc = GEMMINI_MIN(dim, s->N - s->j0 - j * dim);
+  const size_t kc = GEMMINI_MIN(dim, s->K - s->k0 - (kb - 1) * dim); /* the last k block may be short */
+  const uint64_t garbage = GEMMINI_OPERAND(GEMMINI_GARBAGE, dim, dim), b_step = s->t.j * dim;
+  const uint32_t a_row = (uint32_t)(s->a_base + i * s->t.k * dim), b_row = (uint32_t)(s->b_base + j * dim);
+  const uint64_t a_last = GEMMINI_OPERAND(a_row + (kb - 1) * dim, kc, r);
+  const uint64_t b_last = GEMMINI_OPERAND(b_row + (kb - 1) * b_step, jc, kc);
+  const uint64_t c_op = GEMMINI_OPERAND(GEMMINI_ACC_ADDR(s->c_base + (i * s->t.j + j) * dim) | s->acc_flag, jc, r);
+  if (kb == 1) {
+    GEMMINI_CMD(GEMMINI_FUNCT_PRELOAD, garbage, c_op);
+    GEMMINI_CMD(GEMMINI_FUNCT_COMPUTE_PRELOADED, a_last, b_last);
+    return;
+  }
+  uint64_t a_op = GEMMINI_OPERAND(a_row, dim, r), b_op = GEMMINI_OPERAND(b_row, jc, dim);
+  GEMMINI_CMD(GEMMINI_FUNCT_PRELOAD, garbage, garbage);
+  GEMMINI_CMD(GEMMINI_FUNCT_COMPUTE_PRELOADED, a_op, b_op);
+  for (size_t k = 2; k < kb; k++) {
+    a_op += dim;
+    b_op += b_step;
+    GEMMINI_CMD(GEMMINI_FUNCT_PRELOAD, garbage, garbage);
+    GEMMINI_CMD(GEMMINI_FUNCT_COMPUTE_ACCUMULATED, a_op, b_op);
+  }
+  GEMMINI_CMD(GEMMINI_FUNCT_PRELOAD, garbage, c_op);
+  GEMMINI_CMD(GEMMINI_FUNCT_COMPUTE_ACCUMULATED, a_last, b_last);
+}
+
+/* The loads and computes of one step, in units (WS: (j, k) block pairs, j-major; OS: C blocks
+   (i, j), j-major): the loads of unit q + lookahead are issued before the computes of unit q, so
+   the load queue runs ahead of the array (hiding DMA latency) without stalling the CPU on a full
+   load queue. (Nested loops, not a division per unit: the CPU's issue work per unit is what
+   small tiles pay for. Measured: out of line, the per-step call and set-up cost more than the
+   registers they save.) */
+static inline void gemmini_mm_step_ws(const gemmini_mm_step *step) {
+  const gemmini_mm_step s = *step;
+  const size_t units = s.jb * s.kb, ahead = s.t.lookahead ? s.t.lookahead : GEMMINI_LOOKAHEAD;
+  size_t loaded = 0, lj = 0, lk = 0; /* the next load unit */
+  for (size_t j = 0, q = 0; j < s.jb; j++)
+    for (size_t k = 0; k < s.kb; k++, q++) {
+      for (; loaded < units && loaded <= q + ahead; loaded++) {
+        gemmini_mm_load_ws(&s, lj, lk);
+        if (++lk == s.kb) lk = 0, lj++;
+      }
+      gemmini_mm_compute_ws(&s, j, k);
+    }
+}
+
+static inline void gemmini_mm_step_os(const gemmini_mm_step *step) {
+  const gemmini_mm_step s = *step;
+  const size_t units = s.jb * s.ib, ahead = s.t.lookahead ? s.t.lookahead : GEMMINI_LOOKAHEAD;
+  size_t loaded = 0, lj = 0, li = 0; /* the next load unit */
+  for (size_t j = 0, q = 0; j < s.jb; j++)
+    for (size_t i = 0; i < s.ib; i++, q++) {
+      for (; loaded < units && loaded <= q + ahead; loaded++) {
+        gemmini_mm_load_os(&s, lj, li);
+        if (++li == s.ib) li = 0, lj++;
+      }
+      gemmini_mm_compute_os(&s, j, i);
+    }
+}
+
 /* C[M][N] = act(scale(A[M][K] · B[K][N] + D)), int8 x int8 -> int32 accumulation.
  *   strides: row strides in elements; stride_D = 0 broadcasts one bias row (a per-column bias).
  *   D: int32 bias, or NULL. a_scale/b_scale: applied by mvin (keep 1.0 for already-int8 data).
  *   c_int32 = 0: C is int8, act(sat8(round_half_even(acc * acc_scale)));
  *   c_int32 = 1: C is the raw int32 accumulator (acc_scale and act ignored).
- * Weight-stationary; blocks of B stay in the array while every row block of A streams past. */
+ * Either dataflow (t.dataflow), bit-identical: the bias seeds the accumulator (mvin3), the array's
+ * int32 sums are added onto it, mvout requantizes. WS: blocks of B stay in the array while every
+ * row block of A streams past; OS: blocks of C stay in the array while their row of A and column
+ * of B stream through. A tiling gemmini_tiling_ok rejects traps (illegal instruction). */
 static inline void tiled_matmul(size_t M, size_t N, size_t K, const elem_t *A, const elem_t *B, const acc_t *D,
                                 void *C, size_t stride_A, size_t stride_B, size_t stride_D, size_t stride_C,
                                 float a_scale, float b_scale, float acc_scale, int act, int c_int32,
                                 gemmini_tiling t) {
+  if (!gemmini_tiling_ok(t)) {
+    gemmini_trap_bad_tiling(A);
+    return;
+  }
   const size_t dim = GEMMINI_DIM;
+  const int flow = gemmini_dataflow(t.dataflow), os = flow == GEMMINI_OS;
   const size_t c_size = c_int32 ? sizeof(acc_t) : sizeof(elem_t);
   const size_t a_rows = t.i * t.k * dim, b_rows = t.k * t.j * dim, c_rows = t.i * t.j * dim;
-  const size_t max_blocks = GEMMINI_MAX_BLOCK_LEN;
   unsigned a_buf = 1, b_buf = 0, c_buf = 0;
   size_t a_rows_loaded = (size_t)-1; /* i0 whose whole A panel is in the scratchpad, if any */
+  gemmini_mm_step s;
+  s.M = M, s.N = N, s.K = K, s.stride_A = stride_A, s.stride_B = stride_B, s.A = A, s.B = B, s.t = t;
 
-  gemmini_config_ex(GEMMINI_WS, GEMMINI_NO_ACT, 0, 0, 1, 1, 0);
+  gemmini_config_ex(flow, GEMMINI_NO_ACT, 0, 0, 1, 1, 0);
   gemmini_config_ld(0, stride_A * sizeof(elem_t), a_scale, 0, dim);
   gemmini_config_ld(1, stride_B * sizeof(elem_t), b_scale, 0, dim);
   gemmini_config_ld(2, stride_D * sizeof(acc_t), 1.0f, 0, dim);
@@ -231,55 +436,18 @@ static inline void tiled_matmul(size_t M, size_t N, size_t K, const elem_t *A, c
           }
       }
       for (size_t k0 = 0; k0 < K; k0 += t.k * dim) {
-        const size_t kb = GEMMINI_MIN(t.k, GEMMINI_CEIL_DIV(K - k0, dim));
         /* When one k step spans all of K, the A panel of this row of C tiles stays in the
            scratchpad and is reused by every tile of the row; otherwise A and B are double-buffered. */
         const int reuse_a = k0 == 0 && t.k * dim >= K && a_rows_loaded == i0;
         if (!reuse_a) a_buf ^= 1;
         a_rows_loaded = t.k * dim >= K ? i0 : (size_t)-1;
         b_buf ^= 1;
-        const uint32_t a_base = (uint32_t)(a_buf * a_rows), b_base = (uint32_t)(2 * a_rows + b_buf * b_rows);
-        /* Blocks of C's column j are computed k by k; the loads for the (j, k) pair
-           GEMMINI_LOOKAHEAD pairs ahead are issued first, so the load queue runs ahead of the
-           array (hiding DMA latency) without stalling the CPU on a full load queue. */
-        const size_t pairs = jb * kb;
-        size_t loaded = 0;
-        for (size_t q = 0; q < pairs; q++) {
-          for (; loaded < pairs && loaded <= q + GEMMINI_LOOKAHEAD; loaded++) {
-            const size_t j = loaded / kb, k = loaded % kb, kc = GEMMINI_MIN(dim, K - k0 - k * dim);
-            if (!reuse_a && j == 0 && k % max_blocks == 0)
-              for (size_t i = 0; i < ib; i++) {
-                size_t r = GEMMINI_MIN(dim, M - i0 - i * dim);
-                size_t c = GEMMINI_MIN(GEMMINI_MIN(max_blocks, kb - k) * dim, K - k0 - k * dim);
-                gemmini_mvin(A + (i0 + i * dim) * stride_A + k0 + k * dim, a_base + (i * t.k + k) * dim, c, r);
-              }
-            if (j % max_blocks == 0) {
-              size_t c = GEMMINI_MIN(GEMMINI_MIN(max_blocks, jb - j) * dim, N - j0 - j * dim);
-              gemmini_mvin2(B + (k0 + k * dim) * stride_B + j0 + j * dim, b_base + (k * t.j + j) * dim, c, kc);
-            }
-          }
-          const size_t j = q / kb, k = q % kb;
-          const size_t jc = GEMMINI_MIN(dim, N - j0 - j * dim), kc = GEMMINI_MIN(dim, K - k0 - k * dim);
-          const uint32_t acc_flag = (D != NULL || k0 > 0 || k > 0) ? GEMMINI_ACCUMULATE : 0;
-          /* Operands advance by constant steps down the column of blocks: a few instructions
-             per preload+compute pair keep the CPU from becoming the bottleneck. */
-          const uint64_t garbage = GEMMINI_OPERAND(GEMMINI_GARBAGE, dim, dim);
-          const uint64_t a_step = t.k * dim, c_step = t.j * dim;
-          const uint64_t rows_mask = ~((uint64_t)0xFFFF << 48);
-          const uint64_t last_rows = (uint64_t)GEMMINI_MIN(dim, M - i0 - (ib - 1) * dim) << 48;
-          uint64_t a_op = GEMMINI_OPERAND(a_base + k * dim, kc, dim);
-          uint64_t c_op = GEMMINI_OPERAND(GEMMINI_ACC_ADDR(c_base + j * dim) | acc_flag, jc, dim);
-          if (ib == 1) a_op = (a_op & rows_mask) | last_rows, c_op = (c_op & rows_mask) | last_rows;
-          GEMMINI_CMD(GEMMINI_FUNCT_PRELOAD, GEMMINI_OPERAND(b_base + (k * t.j + j) * dim, jc, kc), c_op);
-          GEMMINI_CMD(GEMMINI_FUNCT_COMPUTE_PRELOADED, a_op, garbage);
-          for (size_t i = 1; i < ib; i++) {
-            a_op += a_step;
-            c_op += c_step;
-            if (i == ib - 1) a_op = (a_op & rows_mask) | last_rows, c_op = (c_op & rows_mask) | last_rows;
-            GEMMINI_CMD(GEMMINI_FUNCT_PRELOAD, garbage, c_op);
-            GEMMINI_CMD(GEMMINI_FUNCT_COMPUTE_ACCUMULATED, a_op, garbage);
-          }
-        }
+        s.i0 = i0, s.j0 = j0, s.k0 = k0, s.ib = ib, s.jb = jb, s.kb = GEMMINI_MIN(t.k, GEMMINI_CEIL_DIV(K - k0, dim));
+        s.a_base = (uint32_t)(a_buf * a_rows), s.b_base = (uint32_t)(2 * a_rows + b_buf * b_rows);
+        s.c_base = c_base, s.reuse_a = reuse_a;
+        s.acc_flag = (D != NULL || k0 > 0) ? GEMMINI_ACCUMULATE : 0;
+        if (os) gemmini_mm_step_os(&s);
+        else gemmini_mm_step_ws(&s);
       }
       for (size_t i = 0; i < ib; i++)
         for (size_t j = 0; j < jb; j++) {
@@ -369,8 +537,11 @@ static inline void tiled_resadd_auto(size_t n, const elem_t *A, const elem_t *B,
  * (floor mode) are not computed. */
 typedef struct {
   /* rows and columns of the written output per tile (pooled ones when pooling), output-channel
-     blocks and input-channel blocks per chunk */
-  size_t th, tw, tj, tk;
+     blocks and input-channel blocks per chunk; the dataflow (GEMMINI_FLOW_*) */
+  size_t th, tw, tj, tk, dataflow;
+  /* th == 0: a 1x1 stride-1 conv without padding or pooling runs as one tiled_matmul with this
+     tiling (see tiled_conv_ex) */
+  gemmini_tiling matmul;
 } gemmini_conv_tiling;
 
 typedef struct {
@@ -442,7 +613,7 @@ static inline size_t gemmini_conv_span(const gemmini_conv_ctx *c, size_t p0, siz
 }
 
 static inline int gemmini_conv_plan(gemmini_conv_ctx *c, gemmini_conv_tiling t) {
-  if (t.th == 0 || t.tw == 0 || t.tj == 0 || t.tk == 0) return 0;
+  if (t.th == 0 || t.tw == 0 || t.tj == 0 || t.tk == 0 || gemmini_dataflow(t.dataflow) < 0) return 0;
   const size_t s = c->s;
   const size_t th = GEMMINI_MIN(c->out_h, (t.th - 1) * c->pst + c->psz);
   const size_t tw = GEMMINI_MIN(c->out_w, (t.tw - 1) * c->pst + c->psz);
@@ -519,7 +690,7 @@ static inline size_t gemmini_conv_cost(const gemmini_conv_ctx *c) {
    squarer tiles share fewer, so widths of 1/2, 1/3 and 1/4 of the full one are tried too.
    Returns 0 if not even a 1 x 1 pixel tile fits. */
 static inline int gemmini_conv_auto_tiling(gemmini_conv_ctx *c) {
-  gemmini_conv_tiling t = {1, c->opw, c->ob, c->cbk};
+  gemmini_conv_tiling t = {1, c->opw, c->ob, c->cbk, GEMMINI_FLOW_OF_DEFAULT, {0, 0, 0, 0, 0}};
   while (!gemmini_conv_plan(c, t)) {
     if (t.tj > 1) t.tj--;
     else if (t.tk > 1) t.tk--;
@@ -538,7 +709,7 @@ static inline int gemmini_conv_auto_tiling(gemmini_conv_ctx *c) {
         const size_t th = GEMMINI_CEIL_DIV(c->oph, n);
         if (th == prev) continue;
         prev = th;
-        gemmini_conv_tiling u = {th, tw, tj, t.tk};
+        gemmini_conv_tiling u = {th, tw, tj, t.tk, t.dataflow, {0, 0, 0, 0, 0}};
         if (!gemmini_conv_plan(c, u)) continue;
         const size_t cost = gemmini_conv_cost(c);
         if (cost < best_cost) best = u, best_cost = cost;
@@ -848,6 +1019,77 @@ static inline int gemmini_conv_compute(gemmini_conv_ctx *c, const gemmini_conv_c
   return pending;
 }
 
+/* The same computes in the OS dataflow: each output block (DIM virtual pixels x one output-channel
+   block) stays in the array while the (tap, input-channel block) steps stream through it, A the
+   band rows of the tap and B the weight block; only the last compute writes the block to the
+   accumulator (raw int32, added onto the bias or the earlier input-channel chunks). The same
+   products summed into the same accumulator rows: bit-identical to WS. The operands of the steps
+   are tabulated once per chunk (relative to the block), so issuing one costs a few instructions;
+   a chunk with more steps than the table holds computes them as it goes (slower). */
+#define GEMMINI_CONV_OS_STEPS 1024
+static inline int gemmini_conv_compute_os(gemmini_conv_ctx *c, const gemmini_conv_chunk *ch, int pending) {
+  const size_t dim = GEMMINI_DIM, s = c->s, kw = c->kw, tk = c->t.tk, tj = c->t.tj;
+  const size_t vt = (ch->oh - 1) * c->p + ch->ow, nvb = GEMMINI_CEIL_DIV(vt, dim);
+  const size_t steps = c->kh * kw * ch->kb; /* computes per output block */
+  const int tabulated = steps <= GEMMINI_CONV_OS_STEPS;
+  const uint64_t garbage = GEMMINI_OPERAND(GEMMINI_GARBAGE, dim, dim);
+  const uint32_t plane = (uint32_t)(c->bh * c->p);
+  const uint32_t flag = (c->bias != NULL || ch->k0 > 0) ? GEMMINI_ACCUMULATE : 0;
+  /* step n: A at band + a_off (+ the block's first pixel), B at wgt + w_off (+ the block's channels),
+     both with their k columns / rows */
+  uint64_t a_off[GEMMINI_CONV_OS_STEPS], w_off[GEMMINI_CONV_OS_STEPS];
+  for (size_t n = 0, ky = 0, py = 0, qy = 0; tabulated && ky < c->kh; ky++) {
+    for (size_t kx = 0, px = 0, qx = 0; kx < kw; kx++) {
+      const size_t a_tap = (py * c->sx + px) * plane + qy * c->p + qx, w_tap = (ky * kw + kx) * tk * tj * dim;
+      for (size_t k = 0; k < ch->kb; k++, n++) {
+        const size_t kc = GEMMINI_MIN(dim, c->in_c - (ch->k0 + k) * dim);
+        a_off[n] = GEMMINI_OPERAND(a_tap + k * c->cs, kc, 0);
+        w_off[n] = GEMMINI_OPERAND(w_tap + k * tj * dim, 0, kc);
+      }
+      if (++px == s) px = 0, qx++;
+    }
+    if (++py == s) py = 0, qy++;
+  }
+  for (size_t j = 0; j < ch->jb; j++) {
+    const size_t jc = GEMMINI_MIN(dim, c->out_c - (ch->j0 + j) * dim);
+    const uint64_t b_base = GEMMINI_OPERAND(ch->wgt + j * dim, jc, 0);
+    for (size_t vb = 0; vb < nvb; vb++) {
+      const size_t rows = GEMMINI_MIN(dim, vt - vb * dim);
+      const uint64_t a_base = GEMMINI_OPERAND(ch->band + vb * dim, 0, rows);
+      const uint64_t c_op = GEMMINI_OPERAND(GEMMINI_ACC_ADDR(ch->acc + j * c->vt + vb * dim) | flag, jc, rows);
+      if (tabulated) {
+        GEMMINI_CMD(GEMMINI_FUNCT_PRELOAD, garbage, steps == 1 ? c_op : garbage);
+        GEMMINI_CMD(GEMMINI_FUNCT_COMPUTE_PRELOADED, a_base + a_off[0], b_base + w_off[0]);
+        if (pending) pending = gemmini_conv_pump(c);
+        for (size_t n = 1; n < steps; n++) {
+          GEMMINI_CMD(GEMMINI_FUNCT_PRELOAD, garbage, n + 1 == steps ? c_op : garbage);
+          GEMMINI_CMD(GEMMINI_FUNCT_COMPUTE_ACCUMULATED, a_base + a_off[n], b_base + w_off[n]);
+          if (pending) pending = gemmini_conv_pump(c);
+        }
+        continue;
+      }
+      size_t n = 0; /* computes issued for this block */
+      for (size_t ky = 0, py = 0, qy = 0; ky < c->kh; ky++) {
+        for (size_t kx = 0, px = 0, qx = 0; kx < kw; kx++) {
+          const size_t a_tap = (py * c->sx + px) * plane + qy * c->p + qx, w_tap = (ky * kw + kx) * tk * tj * dim;
+          for (size_t k = 0; k < ch->kb; k++) {
+            const size_t kc = GEMMINI_MIN(dim, c->in_c - (ch->k0 + k) * dim);
+            const uint64_t a_op = a_base + GEMMINI_OPERAND(a_tap + k * c->cs, kc, 0);
+            const uint64_t b_op = b_base + GEMMINI_OPERAND(w_tap + k * tj * dim, 0, kc);
+            GEMMINI_CMD(GEMMINI_FUNCT_PRELOAD, garbage, ++n == steps ? c_op : garbage);
+            if (n == 1) GEMMINI_CMD(GEMMINI_FUNCT_COMPUTE_PRELOADED, a_op, b_op);
+            else GEMMINI_CMD(GEMMINI_FUNCT_COMPUTE_ACCUMULATED, a_op, b_op);
+            if (pending) pending = gemmini_conv_pump(c);
+          }
+          if (++px == s) px = 0, qx++;
+        }
+        if (++py == s) py = 0, qy++;
+      }
+    }
+  }
+  return pending;
+}
+
 /* The previous implementation, kept as a reference for tests and benchmarks: im2col on the CPU
    into `col` (batch*out_h*out_w * kh*kw*in_c bytes), then tiled_matmul_auto. */
 static inline void tiled_conv_im2col(size_t batch, size_t in_h, size_t in_w, size_t in_c, size_t out_c,
@@ -887,8 +1129,9 @@ static inline int gemmini_conv_is_matmul(size_t in_h, size_t in_w, size_t out_h,
  *   ONNX MaxPool of conv (floor mode, pool_pad on every side, padding never wins), with
  *   ph = (out_h + 2 * pool_pad - pool_size) / pool_stride + 1 and pw likewise.
  *   tiling: NULL for gemmini_conv_choose_tiling's (and a 1x1 stride-1 conv without padding or
- *   pooling then runs as one tiled_matmul); otherwise t.th/t.tw rows/columns of the written output
- *   per tile, t.tj/t.tk output/input channel blocks per chunk.
+ *   pooling then runs as one tiled_matmul, with gemmini_auto_tiling's tiling); otherwise t.th/t.tw
+ *   rows/columns of the written output per tile, t.tj/t.tk output/input channel blocks per chunk,
+ *   t.dataflow; or, for such a 1x1 conv, t.th = 0 and the matmul's tiling in t.matmul.
  * A tiling that does not fit the scratchpad and accumulator, or a pooling Gemmini cannot fuse, traps
  * (illegal instruction) instead of computing garbage. Any shape whose 1 x 1 tile fits has a tiling:
  * the weights of one DIM x DIM block for every kernel tap plus the bands of the conv outputs one
@@ -899,18 +1142,19 @@ static inline void tiled_conv_ex(size_t batch, size_t in_h, size_t in_w, size_t 
                                  const elem_t *input, const elem_t *weights, const acc_t *bias, elem_t *output,
                                  float acc_scale, int act, const gemmini_conv_tiling *tiling) {
   if (batch == 0 || out_h == 0 || out_w == 0 || out_c == 0) return;
-  if (!tiling && gemmini_conv_is_matmul(in_h, in_w, out_h, out_w, stride, pad, kh, kw, pool_size)) {
-    tiled_matmul_auto(batch * in_h * in_w, out_c, in_c, input, weights, bias, output, in_stride, out_c, 0,
-                      out_stride, 1.0f, 1.0f, acc_scale, act, 0);
+  const int is_matmul = gemmini_conv_is_matmul(in_h, in_w, out_h, out_w, stride, pad, kh, kw, pool_size);
+  if (is_matmul && (!tiling || tiling->th == 0)) { /* (tiled_matmul traps on an illegal matmul tiling) */
+    const size_t M = batch * in_h * in_w;
+    tiled_matmul(M, out_c, in_c, input, weights, bias, output, in_stride, out_c, 0, out_stride, 1.0f, 1.0f, acc_scale,
+                 act, 0, tiling ? tiling->matmul : gemmini_auto_tiling(M, out_c, in_c));
     return;
   }
   gemmini_conv_ctx c; /* (no memset: freestanding builds call a byte-wise one) */
   const int ok = gemmini_conv_init(&c, batch, in_h, in_w, in_c, out_c, out_h, out_w, stride, pad, kh, kw, pool_size,
                                    pool_stride, pool_pad) &&
                  (tiling ? gemmini_conv_plan(&c, *tiling) : gemmini_conv_auto_tiling(&c));
-  if (!ok) { /* make the failure loud: a mvin of 0 rows is an illegal command */
-    gemmini_config_ld(0, 0, 1.0f, 0, 0);
-    gemmini_mvin(input, 0, GEMMINI_DIM, 0);
+  if (!ok) {
+    gemmini_trap_bad_tiling(input);
     return;
   }
   c.in_stride = in_stride, c.out_stride = out_stride;
@@ -925,7 +1169,8 @@ static inline void tiled_conv_ex(size_t batch, size_t in_h, size_t in_w, size_t 
   c.band_last = c.nb - 1, c.wgt_last = c.nw - 1, c.acc_last = c.na - 1;
   c.ld_phase = 3;
 
-  gemmini_config_ex(GEMMINI_WS, GEMMINI_NO_ACT, 0, 0, 1, 1, 0);
+  const int os = gemmini_dataflow(c.t.dataflow) == GEMMINI_OS;
+  gemmini_config_ex(gemmini_dataflow(c.t.dataflow), GEMMINI_NO_ACT, 0, 0, 1, 1, 0);
   gemmini_config_ld(0, stride * in_stride, 1.0f, 0, c.cs); /* input pixels: `stride` apart in a row */
   gemmini_config_ld(1, out_c, 1.0f, 0, GEMMINI_DIM);       /* weights */
   gemmini_config_ld(2, 0, 1.0f, 0, c.cs);                  /* bias rows, zero rows: DRAM stride 0 */
@@ -945,7 +1190,8 @@ static inline void tiled_conv_ex(size_t batch, size_t in_h, size_t in_w, size_t 
       gemmini_conv_prepare(&c, nxt);
       gemmini_conv_load_start(&c, nxt);
     }
-    gemmini_conv_compute(&c, cur, c.st_active || c.ld_phase != 3);
+    if (os) gemmini_conv_compute_os(&c, cur, c.st_active || c.ld_phase != 3);
+    else gemmini_conv_compute(&c, cur, c.st_active || c.ld_phase != 3);
     gemmini_conv_drain(&c); /* the rest of the previous tile's stores and of the next chunk's loads */
     if (cur->last_of_tile) {
       c.st = cur;
@@ -985,7 +1231,7 @@ static inline void tiled_conv_auto(size_t batch, size_t in_h, size_t in_w, size_
  *   input: [batch][in_h][in_w][groups * in_c]; weights: [groups][kh][kw][in_c][out_c];
  *   bias: [groups * out_c] or NULL; output: [batch][.][.][groups * out_c], super-group g writing
  *   channels [g * out_c, (g + 1) * out_c). Pooling and numerics as tiled_conv_ex. One tiling (per
- *   super-group; tvmx's compiler passes the one gemmini_conv_choose_tiling picks) serves them all. */
+ *   super-group; tvmx's compiler passes the one 03-tune/schedules.json records) serves them all. */
 static inline void tiled_conv_grouped(size_t batch, size_t in_h, size_t in_w, size_t groups, size_t in_c,
                                       size_t out_c, size_t out_h, size_t out_w, size_t stride, size_t pad, size_t kh,
                                       size_t kw, size_t pool_size, size_t pool_stride, size_t pool_pad,

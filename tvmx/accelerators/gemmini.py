@@ -5,14 +5,21 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tvmx.accelerators import KernelSchedule, SimulatorExtras
+from tvmx.build.builddir import atomic_write
 from tvmx.errors import GuestError, InputError
 from tvmx.simulator.extension import build_extension
 from tvmx.target.checks import resolve_file
 from tvmx.target.model import Target
 from tvmx.toolchain.command import Executor
+
+if TYPE_CHECKING:
+    from tvmx.accelerators.gemmini_tiling import ConvTiling, MatmulTiling, TilingProbe
+
+HEURISTIC = "header heuristic"  # where a schedule's tiling came from, for its summary
+CANDIDATE = "tuning candidate"
 
 CONFIG_ENV = "TVMX_GEMMINI_CONFIG"  # key/value file read by the model at start-up
 STATS_ENV = "TVMX_GEMMINI_STATS"  # JSON counters written by the model at exit
@@ -112,8 +119,15 @@ class Gemmini:
         params = inc / "gemmini_params.h"
         text = self.config.params_header()
         if not params.is_file() or params.read_text() != text:  # keep the mtime for unchanged configs
-            params.write_text(text)
+            atomic_write(params, text)  # a concurrent compile never reads half a header
         return (inc, self.header.parent)
+
+    @property
+    def flows(self) -> tuple[int, ...]:
+        """The dataflows a tiling may ask for (gemmini_tiling's field), the header's default first."""
+        from tvmx.accelerators.gemmini_tiling import FLOW_OS, FLOW_WS
+
+        return tuple(f for f, ok in ((FLOW_WS, self.config.has_ws), (FLOW_OS, self.config.has_os)) if ok)
 
     def unsupported_layer(self, op: str, sizes: dict[str, int], executor: Executor) -> str | None:
         """Why a layer with these call sizes cannot run on this configuration, or None if it can."""
@@ -132,36 +146,82 @@ class Gemmini:
         """The header's tiling for the kernel, chosen now (see gemmini_tiling) and passed to its call."""
         from tvmx.accelerators.gemmini_tiling import ConvShape, probe_for
 
-        dim = self.config.dim
-        capacity = {"scratchpad_rows": self.config.sp_rows, "accumulator_rows": self.config.acc_rows}
         if op == "add":
-            width = dim * self.config.max_block_len
-            return KernelSchedule((), f"rows of {width} elements, {dim} per mvin, rotating over "
-                                      f"{self.config.acc_rows // width} accumulator slots (fixed)")
+            return self._resadd_schedule()
         probe = probe_for(self, executor)
         if op == "matmul":
-            t = probe.matmul(sizes["M"], sizes["N"], sizes["K"])
-            used = {"scratchpad_rows": 2 * dim * (t.i * t.k + t.k * t.j), "accumulator_rows": 2 * dim * t.i * t.j}
-            return KernelSchedule((t.i, t.j, t.k), f"tiling i={t.i} j={t.j} k={t.k} blocks of {dim}x{dim}, double "
-                                  "buffered (header heuristic)", {"tiling": asdict(t), "uses": used,
-                                                                   "capacity": capacity})
+            return self._matmul_schedule(probe, probe.matmul(sizes["M"], sizes["N"], sizes["K"]), HEURISTIC)
         shape = ConvShape.from_sizes(sizes)
-        groups = f" x {sizes['groups']} channel groups" if sizes["groups"] > 1 else ""
         if probe.conv_is_matmul(shape):
-            t = probe.matmul(shape.batch * shape.in_h * shape.in_w, shape.out_c, shape.in_c)
-            return KernelSchedule((0, 0, 0, 0), f"1x1 conv as a matmul{groups}, tiling i={t.i} j={t.j} k={t.k} "
-                                  "(header heuristic, chosen again at run time)", {"matmul_tiling": asdict(t),
-                                                                                   "capacity": capacity})
+            return self._conv_schedule(sizes, probe, None, probe.matmul(*shape.as_matmul()), HEURISTIC)
         c = probe.conv(shape)
         if c is None:  # the relax stage keeps such layers on the CPU (unsupported_layer)
             raise RuntimeError(f"{kernel}: no tiling fits ({shape})")
-        return KernelSchedule((c.th, c.tw, c.tj, c.tk), f"tiles of {c.th}x{c.tw} output pixels{groups}, "
-                              f"{c.tj} output / {c.tk} input channel blocks per chunk (header heuristic)",
-                              {"tiling": asdict(c), "capacity": capacity})
+        return self._conv_schedule(sizes, probe, c, None, HEURISTIC)
 
     def tuning_space(self, op: str, sizes: dict[str, int], kernel: str, executor: Executor) -> list[KernelSchedule]:
-        """For now the default only (a helper is building the real space)."""
-        return [self.schedule_kernel(op, sizes, kernel, executor)]
+        """The default, then every other tiling the header accepts (gemmini_tiling_ok, gemmini_conv_plan)
+        with balanced tile extents, over the dataflows of this configuration and, for matmuls, the
+        load lookaheads that differ: ordered by the header's cost estimate, distinct, at most
+        gemmini_tiling.SPACE_LIMIT (a spread over the rest beyond that). Residual adds have no knob."""
+        from tvmx.accelerators.gemmini_tiling import ConvShape, conv_space, matmul_space, probe_for, spread
+
+        default = self.schedule_kernel(op, sizes, kernel, executor)
+        if op == "add":
+            return [default]
+        probe, dim = probe_for(self, executor), self.config.dim
+        if op == "matmul":
+            space = [self._matmul_schedule(probe, t, CANDIDATE)
+                     for t in matmul_space(probe, sizes["M"], sizes["N"], sizes["K"], self.flows, dim)]
+        else:
+            shape = ConvShape.from_sizes(sizes)
+            if probe.conv_is_matmul(shape):
+                space = [self._conv_schedule(sizes, probe, None, t, CANDIDATE)
+                         for t in matmul_space(probe, *shape.as_matmul(), self.flows, dim)]
+            else:
+                space = [self._conv_schedule(sizes, probe, t, None, CANDIDATE)
+                         for t in conv_space(probe, shape, self.flows)]
+        out, seen = [default], {default.args}
+        for schedule in space:
+            if schedule.args not in seen:
+                seen.add(schedule.args)
+                out.append(schedule)
+        return spread(out)
+
+    # ---------------------------------------------------------------- schedules and what they record
+    def _capacity(self) -> dict[str, int]:
+        return {"scratchpad_rows": self.config.sp_rows, "accumulator_rows": self.config.acc_rows}
+
+    def _resadd_schedule(self) -> KernelSchedule:
+        dim, width = self.config.dim, self.config.dim * self.config.max_block_len
+        return KernelSchedule((), f"rows of {width} elements, {dim} per mvin, rotating over "
+                                  f"{self.config.acc_rows // width} accumulator slots (fixed)")
+
+    def _matmul_schedule(self, probe: TilingProbe, t: MatmulTiling, source: str) -> KernelSchedule:
+        from tvmx.accelerators.gemmini_tiling import matmul_call_args
+
+        args = matmul_call_args(t)
+        dim = self.config.dim
+        return KernelSchedule(tuple(args.values()), f"tiling {t.describe()}, blocks of {dim}x{dim}, double "
+                              f"buffered ({source})", {"tiling": args, "uses": probe.matmul_rows(t),
+                                                       "capacity": self._capacity()})
+
+    def _conv_schedule(self, sizes: dict[str, int], probe: TilingProbe, conv: ConvTiling | None,
+                       matmul: MatmulTiling | None, source: str) -> KernelSchedule:
+        """A conv's call arguments: its tiling, or (a 1x1 conv run as a matmul) the matmul's."""
+        from tvmx.accelerators.gemmini_tiling import NO_CONV, NO_MATMUL, conv_call_args
+
+        groups = f" x {sizes['groups']} channel groups" if sizes["groups"] > 1 else ""
+        args = conv_call_args(conv or NO_CONV, matmul or NO_MATMUL)
+        detail: dict[str, Any] = {"tiling": args, "capacity": self._capacity()}
+        if matmul is not None:
+            detail |= {"matmul_tiling": asdict(matmul), "uses": probe.matmul_rows(matmul)}
+            summary = f"1x1 conv as a matmul{groups}, tiling {matmul.describe()} ({source})"
+        else:
+            assert conv is not None
+            detail["conv_tiling"] = asdict(conv)
+            summary = f"{conv.describe()}{groups} ({source})"
+        return KernelSchedule(tuple(args.values()), summary, detail)
 
     def simulator_extras(self, workdir: Path, executor: Executor) -> SimulatorExtras:
         lib = build_extension(self.source, self.extension, executor)

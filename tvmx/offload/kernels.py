@@ -285,29 +285,37 @@ def glue_c(header: str, functions: dict[str, str]) -> str:
              "  tvmx_accel_profile.cycles += gemmini_counter(GEMMINI_CTR_CYCLES) - c0; \\",
              "  tvmx_accel_profile.macs += gemmini_counter(GEMMINI_CTR_MACS) - m0; \\",
              "  tvmx_accel_profile.calls++", ""]
+    from tvmx.accelerators.gemmini_tiling import NO_CONV, NO_MATMUL, conv_call_args, matmul_call_args
+
     if "matmul" in functions:
         fn = functions["matmul"]
+        mm = list(matmul_call_args(NO_MATMUL))  # the tiling's fields, as the tune stage appends them
         lines += _wrapper(
             fn, "int64_t M, int64_t N, int64_t K, float acc_scale, int32_t act, void *A, void *B, void *D, void *C, "
-            "int64_t ti, int64_t tj, int64_t tk",
-            ["  /* the tiling the compiler chose (03-tune/schedules.json), in DIM x DIM blocks */",
-             "  const gemmini_tiling t = {(size_t)ti, (size_t)tj, (size_t)tk};"],
+            + ", ".join(f"int64_t {a}" for a in mm),
+            ["  /* the tiling the compiler chose (03-tune/schedules.json): DIM x DIM blocks, dataflow, lookahead */",
+             f"  const gemmini_tiling t = {{{', '.join(f'(size_t){a}' for a in mm)}}};"],
             [f"  {fn}((size_t)M, (size_t)N, (size_t)K, A, B, D, C, (size_t)K, (size_t)N, 0, (size_t)N, 1.0f, 1.0f,",
              "      acc_scale, act, 0, t);"])
     if "conv2d" in functions:
         fn = functions["conv2d"]
+        cv = list(conv_call_args(NO_CONV, NO_MATMUL))  # conv tiling fields, then mm_<matmul tiling fields>
+        conv_fields = [a for a in cv if not a.startswith("mm_")]
+        mm_fields = [a for a in cv if a.startswith("mm_")]
         lines += _wrapper(
             fn, "int64_t batch, int64_t in_h, int64_t in_w, int64_t groups, int64_t in_c, int64_t out_c, "
             "int64_t out_h, int64_t out_w, int64_t stride, int64_t pad, int64_t kh, int64_t kw, int64_t pool_size, "
             "int64_t pool_stride, int64_t pool_pad, float acc_scale, int32_t act, void *input, void *weights, "
-            "void *bias, void *output, int64_t th, int64_t tw, int64_t tj, int64_t tk",
-            ["  /* the tiling the compiler chose (03-tune/schedules.json); none (0) for a 1x1 conv that runs as",
-             "     a matmul. Implicit GEMM: the accelerator reads the NHWC input itself, no im2col. */",
-             "  const gemmini_conv_tiling t = {(size_t)th, (size_t)tw, (size_t)tj, (size_t)tk};"],
+            "void *bias, void *output, " + ", ".join(f"int64_t {a}" for a in cv),
+            ["  /* the tiling the compiler chose (03-tune/schedules.json): implicit GEMM (the accelerator reads",
+             "     the NHWC input itself, no im2col) with th x tw output tiles; or th = 0 and, for a 1x1 conv that",
+             "     runs as a matmul, the matmul's tiling; none at all (every field 0): the header's own choice */",
+             f"  const gemmini_conv_tiling t = {{{', '.join(f'(size_t){a}' for a in conv_fields)},",
+             f"                                  {{{', '.join(f'(size_t){a}' for a in mm_fields)}}}}};"],
             [f"  {fn}((size_t)batch, (size_t)in_h, (size_t)in_w, (size_t)groups, (size_t)in_c, (size_t)out_c,",
              "      (size_t)out_h, (size_t)out_w, (size_t)stride, (size_t)pad, (size_t)kh, (size_t)kw,",
              "      (size_t)pool_size, (size_t)pool_stride, (size_t)pool_pad, input, weights, bias, output, acc_scale,",
-             "      act, th ? &t : NULL);"])
+             f"      act, ({conv_fields[0]} || {mm_fields[0]}) ? &t : NULL);"])
     if "add" in functions:
         fn = functions["add"]
         lines += _wrapper(fn, "int64_t n, float a_scale, float b_scale, float c_scale, int32_t act, void *A, void *B, "

@@ -69,11 +69,10 @@ def schedule_offloaded(ctx: StageContext, name: str, func: Any) -> tuple[KernelS
 def default_cpu_schedule(func: Any, target: object, vector: bool) -> tuple[Any | None, str]:
     """The first default CPU rule that applies (tvmx's, then dlight's): its schedule (with its
     trace) and its name; None where none applies and the loop nest stays as legalized."""
+    from tvm import s_tir
     from tvm.s_tir import dlight as dl
 
     from tvmx.schedules.cpu import InnerSpatialReduction, SingleReduction
-
-    from tvm import s_tir
 
     failed = []
     for rule in (InnerSpatialReduction(vector), dl.cpu.GEMV(), SingleReduction()):

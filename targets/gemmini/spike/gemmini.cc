@@ -258,6 +258,7 @@ class Gemmini {
     a16_.assign(size_t{d} * d, 0);
     b16_.assign(size_t{d} * d, 0);
     ex_configured_ = st_configured_ = have_preload_ = false;
+    pending_cols_ = wt_cols_ = 0;
     pool_ = PoolState{};
     for (auto& l : ld_) l = LoadState{};
     for (auto& u : units_) u = UnitState{};
@@ -333,6 +334,7 @@ class Gemmini {
   Local pre_bd_{}, pre_c_{};
   std::vector<int32_t> pending_, array_;     // OS: staged D, accumulators in the array
   std::vector<int16_t> pending16_, wt16_;    // WS: staged and stationary weights, both as B^T
+  unsigned pending_cols_ = 0, wt_cols_ = 0;  // WS: their columns (0 for the garbage address: zeros)
   std::vector<int32_t> scratch_b_;           // WS: D of the current compute
   std::vector<int16_t> a16_, b16_;           // A and (OS) B^T of the current compute
   std::vector<uint8_t> row_buf_;                    // one DMA row
@@ -662,10 +664,12 @@ class Gemmini {
       check_dims(c, cfg.dim, "preload C");
       check_rows(c, uint64_t{c.row} + (uint64_t{c.rows} - 1) * c_stride_ + 1, "preload C");
     }
-    if (ws_)
+    if (ws_) {
       read_block16(bd, 1, !b_transpose_, pending16_);  // B, transposed for the dot products
-    else
+      pending_cols_ = bd.garbage ? 0 : (b_transpose_ ? bd.rows : bd.cols);
+    } else {
       read_block(bd, 1, false, pending_);  // D
+    }
     pre_bd_ = bd;
     pre_c_ = c;
     have_preload_ = true;
@@ -686,7 +690,7 @@ class Gemmini {
     std::vector<int32_t>& bm = scratch_b_;
     read_block16(a, a_stride_, a_transpose_, a16_);
     if (ws_) {
-      if (preloaded) wt16_.swap(pending16_);  // the staged weights become stationary
+      if (preloaded) wt16_.swap(pending16_), wt_cols_ = pending_cols_;  // the staged weights become stationary
       read_block(bd, 1, false, bm);            // D, added to the product
       mac(d, a16_.data(), wt16_.data(), bm.data());
       write_c(bm);
@@ -698,7 +702,10 @@ class Gemmini {
     }
     unsigned ar = a.garbage ? 0 : (a_transpose_ ? a.cols : a.rows);
     unsigned ak = a.garbage ? 0 : (a_transpose_ ? a.rows : a.cols);
-    counters_[kCtrMacs] += uint64_t{ar} * ak * (pre_c_.garbage ? d : pre_c_.cols);
+    // useful MACs: A's rows x its columns x B's columns (WS: the stationary weights; OS: this
+    // compute's B), whatever the preload's C (OS leaves it garbage until a block's last compute)
+    const unsigned bcols = ws_ ? wt_cols_ : (bd.garbage ? 0 : (b_transpose_ ? bd.rows : bd.cols));
+    counters_[kCtrMacs] += uint64_t{ar} * ak * bcols;
     Footprint fp;
     fp.add(a, a.rows, a_stride_, false);
     fp.add(bd, bd.rows, 1, false);

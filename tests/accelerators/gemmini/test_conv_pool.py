@@ -161,9 +161,31 @@ def weights(cv: Case, rng: np.random.Generator) -> np.ndarray:
     return w
 
 
-def build_program(dim: int, rng: np.random.Generator) -> tuple[str, str, dict[str, np.ndarray]]:
+# os_tiling(given, shape...): the given tiling, or the one the header would choose (the matmul
+# shortcut's for a 1x1 conv), in the OS dataflow
+OS_TILING = """
+static const gemmini_conv_tiling *os_tiling(const gemmini_conv_tiling *given, size_t n, size_t h, size_t w, size_t c,
+                                            size_t oc, size_t oh, size_t ow, size_t s, size_t p, size_t kh, size_t kw,
+                                            size_t psz, size_t pst, size_t ppad, gemmini_conv_tiling *t) {
+  const gemmini_conv_tiling none = {0, 0, 0, 0, 0, {0, 0, 0, 0, 0}};
+  *t = given ? *given : none;
+  if (!given && gemmini_conv_is_matmul(h, w, oh, ow, s, p, kh, kw, psz))
+    t->matmul = gemmini_auto_tiling(n * h * w, oc, c);
+  else if (!given)
+    gemmini_conv_choose_tiling(n, h, w, c, oc, oh, ow, s, p, kh, kw, psz, pst, ppad, t);
+  t->dataflow = t->matmul.dataflow = GEMMINI_FLOW_OS;
+  return t;
+}
+"""
+
+
+def build_program(cs: list[Case], rng: np.random.Generator, os: bool = False) -> tuple[str, str, dict[str, np.ndarray]]:
+    """One program running every case (os: each in the OS dataflow, with its given tiling or the
+    header's choice), its outputs `out_<name>`, and what they must hold."""
     data, body, calls, want = [], [], [], {}
-    for i, cv in enumerate(cases(dim)):
+    if os:
+        body.append(OS_TILING)
+    for i, cv in enumerate(cs):
         oh, ow = cv.conv_hw
         ph, pw = cv.out_hw
         (ib, ia), (ob, oa) = cv.in_slice, cv.out_slice
@@ -184,14 +206,22 @@ def build_program(dim: int, rng: np.random.Generator) -> tuple[str, str, dict[st
         pointers = (f"&X{i}[0][0][0][{ib}], &W{i}{'[0]' * w.ndim}, {f'B{i}' if cv.bias else 'NULL'}, "
                     f"out_{cv.name} + {ob}, {cfloat(cv.scale)}, {int(cv.relu)}")
         calls.append(f"memcpy(out_{cv.name}, I{i}, sizeof I{i});")
+        shape = (f"{cv.n}, {cv.h}, {cv.w}, {cv.c}, {cv.oc}, {oh}, {ow}, {cv.stride}, {cv.pad}, {cv.k[0]}, {cv.k[1]}, "
+                 f"{psz}, {pst}, {ppad}")
+        if cv.tiling:
+            body.append(f"static const gemmini_conv_tiling T{i} = {{{', '.join(map(str, cv.tiling))}}};")
+        tiling = f"&T{i}" if cv.tiling else "NULL"
+        if os:
+            body.append(f"static gemmini_conv_tiling OS{i};")
+            tiling = f"os_tiling({tiling}, {shape}, &OS{i})"
+        if cv.groups and (os or cv.tiling):
+            calls.append(f"tiled_conv_grouped({cv.n}, {cv.h}, {cv.w}, {cv.groups}, {cv.c}, {cv.oc}, {oh}, {ow}, "
+                         f"{cv.stride}, {cv.pad}, {cv.k[0]}, {cv.k[1]}, {psz}, {pst}, {ppad}, {pointers}, {tiling});")
+            continue
         if cv.groups:
             calls.append(f"tiled_conv_grouped_auto({cv.n}, {cv.h}, {cv.w}, {cv.groups}, {cv.c}, {cv.oc}, {oh}, {ow}, "
                          f"{cv.stride}, {cv.pad}, {cv.k[0]}, {cv.k[1]}, {psz}, {pst}, {ppad}, {pointers});")
             continue
-        tiling = "NULL"
-        if cv.tiling:
-            body.append(f"static const gemmini_conv_tiling T{i} = {{{', '.join(map(str, cv.tiling))}}};")
-            tiling = f"&T{i}"
         calls.append(f"tiled_conv_ex({cv.n}, {cv.h}, {cv.w}, {cv.c}, {in_stride}, {cv.oc}, {out_stride}, {oh}, {ow}, "
                      f"{cv.stride}, {cv.pad}, {cv.k[0]}, {cv.k[1]}, {psz}, {pst}, {ppad}, {pointers}, {tiling});")
     body.append("int main(void) {\n  " + "\n  ".join(calls) + "\n  return 0;\n}")
@@ -200,7 +230,7 @@ def build_program(dim: int, rng: np.random.Generator) -> tuple[str, str, dict[st
 
 @pytest.fixture(scope="session")
 def pool_run(rig: Rig) -> tuple[GuestRun, dict[str, np.ndarray]]:
-    data, source, want = build_program(rig.dim, np.random.default_rng(21 + rig.dim))
+    data, source, want = build_program(cases(rig.dim), np.random.default_rng(21 + rig.dim))
     return rig.run_source("conv_pool", source, data, timeout=300), want
 
 
@@ -318,13 +348,13 @@ SHAPES = [
 TILING_PROGRAM = """
 static const size_t shapes[][14] = {%s};
 #define N (sizeof shapes / sizeof shapes[0])
-static void choose(uint64_t out[N][5]) {
+static void choose(uint64_t out[N][6]) {
   for (size_t i = 0; i < N; i++) {
     const size_t *s = shapes[i];
-    gemmini_conv_tiling t = {0, 0, 0, 0};
+    gemmini_conv_tiling t = {0, 0, 0, 0, 0, {0, 0, 0, 0, 0}};
     out[i][0] = (uint64_t)gemmini_conv_choose_tiling(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9],
                                                      s[10], s[11], s[12], s[13], &t);
-    out[i][1] = t.th, out[i][2] = t.tw, out[i][3] = t.tj, out[i][4] = t.tk;
+    out[i][1] = t.th, out[i][2] = t.tw, out[i][3] = t.tj, out[i][4] = t.tk, out[i][5] = t.dataflow;
   }
 }
 """
@@ -335,15 +365,16 @@ def test_choose_tiling_is_pure_c(rig: Rig) -> None:
     guest's answers; unfusable pools and shapes that fit nothing give 0 (the layer stays on the CPU)."""
     table = TILING_PROGRAM % ", ".join("{" + ", ".join(map(str, s)) + "}" for s in SHAPES)
     guest = rig.run_source("choose_tiling", HEADER + table + "__attribute__((section(\".tvmx_outputs\"), aligned(64))) "
-                           "uint64_t out_tilings[N][5];\nint main(void) { choose(out_tilings); return 0; }\n", "")
-    got = guest.array("out_tilings", np.uint64, (len(SHAPES), 5)).astype(np.int64)
+                           "uint64_t out_tilings[N][6];\nint main(void) { choose(out_tilings); return 0; }\n", "")
+    got = guest.array("out_tilings", np.uint64, (len(SHAPES), 6)).astype(np.int64)
     probe = TilingProbe(rig.gemmini, rig.executor, cache_dir=rig.workdir / "tiling-cache")
     for shape, row in zip(SHAPES, got, strict=True):
         tiling = probe.conv(ConvShape(*shape))
         assert (astuple(tiling) if tiling else None) == (tuple(row[1:]) if row[0] else None), shape
     assert got[:6, 0].all() and not got[6:, 0].any(), got.tolist()
-    for (*_, out_w, _s, _p, _kh, _kw, size, stride, pad), (_, th, tw, _tj, _tk) in zip(SHAPES[:6], got[:6],
-                                                                                        strict=True):
+    for (*_, out_w, _s, _p, _kh, _kw, size, stride, pad), (_, th, tw, _tj, _tk, flow) in zip(SHAPES[:6], got[:6],
+                                                                                              strict=True):
+        assert flow == 1  # explicit: WS, this configuration's default
         pw = (out_w + 2 * pad - size) // stride + 1 if size else out_w
         assert 1 <= tw <= pw and th >= 1
         if size and pw > 255:

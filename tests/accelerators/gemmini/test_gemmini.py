@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,20 @@ def test_include_dirs_write_the_params_header(tmp_path: Path) -> None:
     inc, header_dir = acc.include_dirs(tmp_path)
     assert (inc / "gemmini_params.h").read_text() == acc.config.params_header()
     assert (header_dir / "gemmini.h").is_file()
+
+
+def test_params_header_is_rewritten_only_when_it_changes(tmp_path: Path) -> None:
+    """An unchanged configuration keeps the file's mtime (make-style rebuilds stay quiet); another one
+    replaces it whole (atomic_write), leaving no temporary file."""
+    inc, _ = gemmini("gemmini-8").include_dirs(tmp_path)
+    params = inc / "gemmini_params.h"
+    os.utime(params, (1, 1))
+    gemmini("gemmini-8").include_dirs(tmp_path)
+    assert params.stat().st_mtime == 1
+    other = gemmini("gemmini")
+    other.include_dirs(tmp_path)
+    assert params.read_text() == other.config.params_header() and params.stat().st_mtime > 1
+    assert [p.name for p in inc.iterdir()] == ["gemmini_params.h"]
 
 
 def test_collect_stats_adds_stalls_and_drain(tmp_path: Path) -> None:
