@@ -243,12 +243,13 @@ def _shape_array(shape: ConvShape) -> Any:
     return _sizes(len(values), values)
 
 
-_PROBES: dict[str, TilingProbe] = {}
+_PROBES: dict[tuple[Path, str], TilingProbe] = {}
 
 
 def probe_for(gemmini: Gemmini, executor: Executor) -> TilingProbe:
-    """The probe of this configuration, built (or loaded from the cache) once per process."""
-    key = TilingProbe._key(gemmini)
+    """The probe of this configuration, built (or loaded from the cache) once per process and cache
+    folder (another $XDG_CACHE_HOME is another cache: its probe is built there)."""
+    key = (cache_root("gemmini-tiling"), TilingProbe._key(gemmini))
     if key not in _PROBES:
         _PROBES[key] = TilingProbe(gemmini, executor)
     return _PROBES[key]
