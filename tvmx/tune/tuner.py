@@ -31,6 +31,7 @@ from tvmx.tune.records import FAILED_RUN_SECS, SECONDS_PER_CYCLE, Records, defau
 from tvmx.tune.tasks import ACCELERATOR, Task, model_tasks, select_kernels, workload_key
 
 MIN_WEIGHT_FACTOR = 1 / 64  # a task that stopped improving still gets a trial now and then
+DRY_ROUNDS = 3  # rounds without a new candidate after which a task's space counts as exhausted
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,10 @@ class TaskState:
     default_cycles: int | None = None
     best_cycles: int | None = None
     trials: int = 0  # measurements spent on this task in this run
-    reused: int = 0  # candidates found already measured in the records
+    reused: int = 0  # candidates found measured in the records by an earlier tune
+    repeats: int = 0  # candidates the search proposed again in this tune (not trials)
+    rounds: int = 0
+    dry_rounds: int = 0  # rounds in a row that proposed nothing new
     failures: int = 0
     stale_rounds: int = 0
     exhausted: bool = False
@@ -75,7 +79,8 @@ class TaskState:
 
     def to_json(self) -> dict[str, Any]:
         return {"kernel": self.task.name, "kernels": list(self.task.kernels), "kind": self.task.kind,
-                "calls": self.task.calls, "trials": self.trials, "reused": self.reused, "failures": self.failures,
+                "calls": self.task.calls, "trials": self.trials, "reused": self.reused, "repeats": self.repeats,
+                "failures": self.failures,
                 "default_cycles": self.default_cycles, "best_cycles": self.best_cycles,
                 "speedup": round(self.speedup, 4) if self.speedup else None, "error": self.error}
 
@@ -114,6 +119,7 @@ class Tuner:
         self.measured = 0
         self.budget = max(options.trials, len(tasks))  # every default is measured: it is the reference
         self.measurer: Measurer | None = None  # while run() runs
+        self.prior = set(records.measured)  # measured before this tune: reusing them is a trial
 
     # -------------------------------------------------------------- candidates
     def _default(self, state: TaskState) -> Any:
@@ -183,7 +189,10 @@ class Tuner:
                 known.add(i)
                 if not (reference and state.reference is None):
                     results[i] = self.records.measured[key]
-                    state.reused += 1
+                    if key in self.prior:
+                        state.reused += 1
+                    else:
+                        state.repeats += 1
                     continue
                 # a default measured by an earlier tune whose reference outputs are gone: run it again
                 # for them, without recording it twice
@@ -272,13 +281,21 @@ class Tuner:
             live = [s for s in self.states if s.weight > 0]
             if not live:
                 break
-            state = max(live, key=lambda s: s.weight)
-            n = min(self._batch(), self.budget - self.spent)
+            # A first round for every task (MetaSchedule's warm-up: the next candidates of a cheap
+            # kernel can still be much faster), then the gradient rule.
+            fresh = [s for s in live if s.rounds == 0]
+            state = max(fresh or live, key=lambda s: s.weight)
+            n = min(self.measurer.workers if fresh and self.measurer else self._batch(), self.budget - self.spent)
             schedules = self._next_candidates(state, n)[:n]
+            state.rounds += 1
             if not schedules:
                 state.exhausted = True
                 continue
+            before = state.trials + state.reused
             self._update(state, schedules, self._measure(state, schedules))
+            state.dry_rounds = 0 if state.trials + state.reused > before else state.dry_rounds + 1
+            if state.dry_rounds >= DRY_ROUNDS:  # the search keeps proposing what it measured
+                state.exhausted = True
             self.progress(state)
 
     @property
