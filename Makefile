@@ -7,7 +7,7 @@ APT_PACKAGES := clang lld llvm binutils-riscv64-unknown-elf gcc-riscv64-unknown-
                 picolibc-riscv64-unknown-elf device-tree-compiler g++ python3-venv
 DEMO_DIR := build/demo
 
-.PHONY: setup apt venv demo test lint bench bench-tune clean
+.PHONY: setup apt venv demo test lint bench bench-tune clean fuzz
 
 setup: apt venv
 
@@ -39,6 +39,11 @@ demo: setup
 
 test: setup
 	$(VENV)/bin/pytest -q
+
+# Long, randomized fuzzing of the ONNX, target and .npz readers (`make test` runs a short, fixed set):
+# TVMX_FUZZ_EXAMPLES examples per fuzz test (default 5000)
+fuzz: setup
+	TVMX_FUZZ_EXAMPLES=$${TVMX_FUZZ_EXAMPLES:-5000} TVMX_FUZZ_RANDOM=1 $(VENV)/bin/pytest -q -s tests/test_fuzz.py
 
 lint: setup
 	$(VENV)/bin/ruff check tvmx tests benchmarks

@@ -2,8 +2,11 @@
 matmul in plain C on the CPU, and the simulation-speed cost of accelerator commands.
 
 Run: .venv/bin/python benchmarks/gemmini_matmul.py [--target gemmini] [--sizes 64 128 256 512]
-Everything in the table comes from one invocation; each size is one Spike run that does both
-versions and checks that their outputs agree.
+    [--loops both|on|off|default]
+Everything in the table comes from one invocation; each row is one Spike run that does both
+versions and checks that their outputs agree. --loops: the accelerator's commands issued by the
+CPU (off), by the LOOP_WS unroller (on, targets with loops: [ws]), both as two rows per size
+(the default where the target has LOOP_WS), or as the header's default tiling chooses.
 
 --sweep N measures the tuning space of one N^3 matmul (Gemmini.tuning_space, what `tvmx tune`
 tries, at most --candidates of it) in one Spike run, every result checked against the default's:
@@ -25,7 +28,7 @@ sys.path.insert(0, str(REPO))
 
 from tvmx.accelerators import accelerator_for  # noqa: E402
 from tvmx.accelerators.gemmini import Gemmini  # noqa: E402
-from tvmx.accelerators.gemmini_tiling import FLOW_NAMES, MatmulTiling  # noqa: E402
+from tvmx.accelerators.gemmini_tiling import FLOW_NAMES, FLOW_WS, MatmulTiling  # noqa: E402
 from tvmx.errors import TvmxError  # noqa: E402
 from tvmx.simulator.guest import check_exit  # noqa: E402
 from tvmx.simulator.spike import Spike  # noqa: E402
@@ -67,15 +70,24 @@ class Bench:
         return res.stdout, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def matmul_table(bench: Bench, sizes: list[int]) -> None:
+LOOP_MODES = {"off": (0,), "on": (1,), "both": (0, 1), "default": (None,)}
+
+
+def matmul_table(bench: Bench, sizes: list[int], loops: str) -> None:
     dim = bench.gemmini.config.dim
-    print(f"int8 matmul, {bench.target.name} (DIM {dim}), tiled_matmul_auto vs plain C on rv64gc")
-    head = f"{'size':>5} {'tiles(i,j,k)':>12} {'cycles':>12} {'util':>6} {'cpu instret':>13} {'speedup':>8} " \
-           f"{'load':>6} {'exec':>6} {'store':>6} {'stall':>6} {'issue':>6} {'cpu s':>6}"
+    modes = LOOP_MODES[loops]
+    if not bench.gemmini.config.has_loop_ws and 1 in modes:
+        if loops == "on":
+            raise SystemExit(f"{bench.target.name} has no LOOP_WS (accelerator.loops)")
+        modes = (0,)
+    print(f"int8 matmul, {bench.target.name} (DIM {dim}), tiled_matmul (auto tiling) vs plain C on rv64gc")
+    head = f"{'size':>5} {'tiles(i,j,k)':>12} {'issued by':>9} {'cycles':>12} {'util':>6} {'cpu instret':>13} " \
+           f"{'speedup':>8} {'load':>6} {'exec':>6} {'store':>6} {'stall':>6} {'issue':>6} {'cpu s':>6}"
     print(head)
     print("-" * len(head))
-    for n in sizes:
-        out, wall = bench.run(bench.build(SRC / "matmul_bench.c", f"matmul_{n}", (f"SIZE={n}",)))
+    for n, hw in ((n, hw) for n in sizes for hw in modes):
+        defines = (f"SIZE={n}",) if hw is None else (f"SIZE={n}", f"HW_LOOP={hw}")
+        out, wall = bench.run(bench.build(SRC / "matmul_bench.c", f"matmul_{n}_{hw}", defines))
         m = RESULT_RE.search(out)
         if m is None:
             raise SystemExit(f"no RESULT line for size {n}:\n{out}")
@@ -88,14 +100,15 @@ def matmul_table(bench: Bench, sizes: list[int]) -> None:
         def share(key: str, r: dict[str, str] = r, cycles: int = cycles) -> str:
             return f"{int(r[key]) / cycles:6.0%}"
 
-        print(f"{n:>5} {r['tile']:>12} {cycles:>12,} {util:6.1%} {cpu:>13,} {cpu / cycles:7.1f}x "
+        issuer = "LOOP_WS" if r["hw_loop"] == "1" else "CPU"
+        print(f"{n:>5} {r['tile']:>12} {issuer:>9} {cycles:>12,} {util:6.1%} {cpu:>13,} {cpu / cycles:7.1f}x "
               f"{share('load')} {share('exec')} {share('store')} {share('stall')} {share('accel_instret')} {wall:6.1f}")
     print("util = MACs / (DIM^2 x cycles); speedup = CPU instret (1 IPC) / modelled cycles;\n"
           "load/exec/store = unit busy / cycles; stall = CPU stall / cycles; "
           "issue = CPU instructions retired in the region / cycles")
 
 
-TILING_RE = re.compile(r"TILING (\d+) (\d+) (\d+) (\d+) (\d+) cycles=(\d+) mismatches=(\d+)")
+TILING_RE = re.compile(r"TILING (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) cycles=(\d+) mismatches=(\d+)")
 
 
 def sweep_cycles(bench: Bench, n: int, tilings: list[MatmulTiling]) -> list[int]:
@@ -111,9 +124,9 @@ def sweep_cycles(bench: Bench, n: int, tilings: list[MatmulTiling]) -> list[int]
     finally:
         bench.includes = includes
     rows = [m.groups() for m in TILING_RE.finditer(out)]
-    if len(rows) != len(tilings) or any(r[6] != "0" for r in rows):
+    if len(rows) != len(tilings) or any(r[7] != "0" for r in rows):
         raise SystemExit(f"sweep {n}: missing results or a tiling whose result differs:\n{out}")
-    return [int(r[5]) for r in rows]
+    return [int(r[6]) for r in rows]
 
 
 def sweep_table(bench: Bench, n: int, limit: int) -> None:
@@ -124,7 +137,7 @@ def sweep_table(bench: Bench, n: int, limit: int) -> None:
     default = tilings[0]
     cycles = sweep_cycles(bench, n, tilings)
     best = min(range(len(tilings)), key=lambda i: cycles[i])
-    flows = [(f"{what}, {FLOW_NAMES[f]}", dataclasses.replace(t, dataflow=f))
+    flows = [(f"{what}, {FLOW_NAMES[f]}", dataclasses.replace(t, dataflow=f, hw_loop=t.hw_loop * (f == FLOW_WS)))
              for what, t in (("default", default), ("best", tilings[best])) for f in bench.gemmini.flows]
     flow_cycles = sweep_cycles(bench, n, [t for _, t in flows])
     dim = bench.gemmini.config.dim
@@ -168,6 +181,8 @@ def main() -> int:
     ap.add_argument("--workdir", type=Path, help="keep the ELFs and commands.sh here")
     ap.add_argument("--sweep", type=int, metavar="N", help="only measure the tuning space of an N^3 matmul")
     ap.add_argument("--candidates", type=int, default=512, help="candidates of the space measured by --sweep")
+    ap.add_argument("--loops", choices=list(LOOP_MODES), default="both",
+                    help="who issues the accelerator's commands: the CPU, LOOP_WS, both (two rows), the default")
     args = ap.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="tvmx-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -176,7 +191,7 @@ def main() -> int:
         if args.sweep:
             sweep_table(bench, args.sweep, args.candidates)
             return 0
-        matmul_table(bench, args.sizes)
+        matmul_table(bench, args.sizes, args.loops)
         speed_ratio(bench, args.repeats)
     except TvmxError as exc:
         print(f"error: {exc.message}" + (f"\n  hint: {exc.hint}" if exc.hint else ""), file=sys.stderr)

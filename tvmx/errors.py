@@ -54,3 +54,15 @@ class GuestError(TvmxError):
 
 class MismatchError(TvmxError):
     exit_code = ExitCode.MISMATCH
+
+
+class UsageError(TvmxError):
+    """Options that contradict each other or are out of range (click's own usage errors exit alike)."""
+
+    exit_code = ExitCode.USAGE
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """`text` (another library's message, perhaps many lines) as one line of at most `limit` characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."

@@ -133,11 +133,12 @@ def compile_model(
                 force=force)
     ctx = StageContext(model, target, options, build, Executor(build.commands_log, dry_run=dry_run), log)
     artifact: Any = None
-    for stage in STAGES[: last.index]:
-        t0 = time.perf_counter()
-        artifact = stage.run(ctx, artifact)
-        log(f"  {stage.index:02d}-{stage.name:<9} {time.perf_counter() - t0:6.2f} s")
-    seconds = time.perf_counter() - start
-    if last is STAGES[-1] and not dry_run:
-        build.finish({"compile_seconds": round(seconds, 3)})
+    with build.writing():  # a build killed at any moment has listed in its manifest every file it wrote
+        for stage in STAGES[: last.index]:
+            t0 = time.perf_counter()
+            artifact = stage.run(ctx, artifact)
+            log(f"  {stage.index:02d}-{stage.name:<9} {time.perf_counter() - t0:6.2f} s")
+        seconds = time.perf_counter() - start
+        if last is STAGES[-1] and not dry_run:
+            build.finish({"compile_seconds": round(seconds, 3)}, [build.root / "model.elf", build.root / "io.json"])
     return CompileResult(build.root, last, artifact, seconds)

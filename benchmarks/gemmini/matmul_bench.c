@@ -1,6 +1,7 @@
 /* One int8 matmul C = sat8(round(A·B * scale)) of size SIZE^3, twice: through gemmini.h's
-   tiled_matmul_auto (cycles from the model's counters) and as plain C on the CPU (minstret,
-   Spike retiring one instruction per cycle). Prints one RESULT line; the outputs must agree. */
+   tiled_matmul with gemmini_auto_tiling's tiling (cycles from the model's counters; -DHW_LOOP=0/1
+   forces the CPU-issued or the LOOP_WS path) and as plain C on the CPU (minstret, Spike retiring
+   one instruction per cycle). Prints one RESULT line; the outputs must agree. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -50,8 +51,12 @@ int main(void) {
   uint64_t c0 = gemmini_counter(GEMMINI_CTR_CYCLES);
   uint64_t l0 = gemmini_counter(GEMMINI_CTR_LOAD_BUSY), e0 = gemmini_counter(GEMMINI_CTR_EXEC_BUSY);
   uint64_t s0 = gemmini_counter(GEMMINI_CTR_STORE_BUSY), st0 = gemmini_counter(GEMMINI_CTR_STALL);
+  gemmini_tiling t = gemmini_auto_tiling(SIZE, SIZE, SIZE);
+#ifdef HW_LOOP
+  t.hw_loop = HW_LOOP;
+#endif
   uint64_t i0 = instret();
-  tiled_matmul_auto(SIZE, SIZE, SIZE, A, B, NULL, C_acc, SIZE, SIZE, 0, SIZE, 1.0f, 1.0f, SCALE, GEMMINI_NO_ACT, 0);
+  tiled_matmul(SIZE, SIZE, SIZE, A, B, NULL, C_acc, SIZE, SIZE, 0, SIZE, 1.0f, 1.0f, SCALE, GEMMINI_NO_ACT, 0, t);
   uint64_t i1 = instret();
   uint64_t c1 = gemmini_counter(GEMMINI_CTR_CYCLES);
   uint64_t l1 = gemmini_counter(GEMMINI_CTR_LOAD_BUSY), e1 = gemmini_counter(GEMMINI_CTR_EXEC_BUSY);
@@ -61,11 +66,10 @@ int main(void) {
   uint64_t p1 = instret();
   unsigned long mismatches = 0;
   for (size_t i = 0; i < sizeof A; i++) mismatches += C_acc[i] != C_cpu[i];
-  gemmini_tiling t = gemmini_auto_tiling(SIZE, SIZE, SIZE);
   printf("RESULT cycles=%lu cpu_instret=%lu accel_instret=%lu load=%lu exec=%lu store=%lu stall=%lu "
-         "mismatches=%lu tile=%lux%lux%lu\n",
+         "mismatches=%lu tile=%lux%lux%lu hw_loop=%lu\n",
          (unsigned long)(c1 - c0), (unsigned long)(p1 - p0), (unsigned long)(i1 - i0), (unsigned long)(l1 - l0),
          (unsigned long)(e1 - e0), (unsigned long)(s1 - s0), (unsigned long)(st1 - st0), mismatches,
-         (unsigned long)t.i, (unsigned long)t.j, (unsigned long)t.k);
+         (unsigned long)t.i, (unsigned long)t.j, (unsigned long)t.k, (unsigned long)t.hw_loop);
   return mismatches != 0;
 }

@@ -38,6 +38,12 @@ typedef int32_t acc_t;
 #define GEMMINI_FUNCT_COMPUTE_ACCUMULATED 5
 #define GEMMINI_FUNCT_PRELOAD 6
 #define GEMMINI_FUNCT_FLUSH 7
+#define GEMMINI_FUNCT_LOOP_WS 8
+#define GEMMINI_FUNCT_LOOP_WS_CONFIG_BOUNDS 9
+#define GEMMINI_FUNCT_LOOP_WS_CONFIG_ADDRS_AB 10
+#define GEMMINI_FUNCT_LOOP_WS_CONFIG_ADDRS_DC 11
+#define GEMMINI_FUNCT_LOOP_WS_CONFIG_STRIDES_AB 12
+#define GEMMINI_FUNCT_LOOP_WS_CONFIG_STRIDES_DC 13
 #define GEMMINI_FUNCT_MVIN3 14
 #define GEMMINI_FUNCT_COUNTER 126
 
@@ -132,6 +138,32 @@ static inline uint64_t gemmini_f32_bits(float f) {
   GEMMINI_CMD(GEMMINI_FUNCT_COMPUTE_ACCUMULATED, GEMMINI_OPERAND(a, a_cols, a_rows), \
               GEMMINI_OPERAND(bd, bd_cols, bd_rows))
 
+/* LOOP_WS, Gemmini's hardware loop unroller (where the configuration has it: GEMMINI_HAS_LOOP_WS):
+   five config commands and the loop, with gemmini.h's gemmini_loop_ws field layout. One loop runs
+   the tiled WS matmul of one tile, I x J x K blocks (the last ones short by pad_I/J/K rows or
+   columns): mvin3 of D (int32 bias, NULL for none) into C's accumulator tile, mvin/mvin2 of A and B,
+   the preloads and computes, mvout of C (NULL: none, the tile stays for the next loop to accumulate
+   onto, ex_accumulate). Strides are row strides in elements; the mvins and the mvout run under the
+   CPU's config_mvin (block stride DIM, DRAM strides matching) and config_mvout (its scale; the
+   loop's act). A and B of loop n go into scratchpad half n % 2, C into an accumulator half that
+   changes with every loop that does not accumulate. a_spad_id non-zero: A is still in the
+   scratchpad from the last loop that loaded it (same A, I, K), not loaded again. Unsupported
+   (trap): low_D, transposes, resadd, activations other than none/ReLU. */
+#define gemmini_loop_ws(I, J, K, pad_I, pad_J, pad_K, A, B, D, C, A_stride, B_stride, D_stride, C_stride, full_C, \
+                        ex_accumulate, act, a_spad_id)                                                           \
+  do {                                                                                                           \
+    GEMMINI_CMD(GEMMINI_FUNCT_LOOP_WS_CONFIG_BOUNDS,                                                             \
+                ((uint64_t)(pad_K) << 32) | ((uint64_t)(pad_J) << 16) | (uint64_t)(pad_I),                      \
+                ((uint64_t)(K) << 32) | ((uint64_t)(J) << 16) | (uint64_t)(I));                                  \
+    GEMMINI_CMD(GEMMINI_FUNCT_LOOP_WS_CONFIG_ADDRS_AB, (uintptr_t)(A), (uintptr_t)(B));                          \
+    GEMMINI_CMD(GEMMINI_FUNCT_LOOP_WS_CONFIG_ADDRS_DC, (uintptr_t)(D), (uintptr_t)(C));                          \
+    GEMMINI_CMD(GEMMINI_FUNCT_LOOP_WS_CONFIG_STRIDES_AB, (A_stride), (B_stride));                                \
+    GEMMINI_CMD(GEMMINI_FUNCT_LOOP_WS_CONFIG_STRIDES_DC, (D_stride), (C_stride));                                \
+    GEMMINI_CMD(GEMMINI_FUNCT_LOOP_WS, ((uint64_t)((a_spad_id) & 3) << 18) | ((uint64_t)((act) & 7) << 8) |     \
+                                           ((uint64_t)((full_C) & 1) << 1) | (uint64_t)((ex_accumulate) & 1),    \
+                0u);                                                                                             \
+  } while (0)
+
 /* flush: the CPU waits until the accelerator is idle and its stores have landed. */
 #define gemmini_flush() GEMMINI_CMD(GEMMINI_FUNCT_FLUSH, 0u, 0u)
 #define gemmini_fence() gemmini_flush()
@@ -179,10 +211,16 @@ static inline int gemmini_dataflow(size_t flow) {
    computation of the current one.
    dataflow: GEMMINI_FLOW_*. lookahead: load units (WS: (j, k) block pairs, OS: C blocks) whose
    loads are issued before the computes of the current one, 1..GEMMINI_MAX_LOOKAHEAD, 0 for
-   GEMMINI_LOOKAHEAD. (An initializer {i, j, k} gets the defaults of both.) */
+   GEMMINI_LOOKAHEAD. hw_loop: 1 = each tile is one LOOP_WS (WS only, GEMMINI_HAS_LOOP_WS; the
+   unroller ignores lookahead), 0 = the CPU issues every command. (An initializer {i, j, k} gets
+   lookahead's default and the CPU path.) */
 typedef struct {
-  size_t i, j, k, dataflow, lookahead;
+  size_t i, j, k, dataflow, lookahead, hw_loop;
 } gemmini_tiling;
+
+#ifndef GEMMINI_HAS_LOOP_WS
+#define GEMMINI_HAS_LOOP_WS 0
+#endif
 
 #ifndef GEMMINI_LOOKAHEAD
 #define GEMMINI_LOOKAHEAD 3
@@ -207,18 +245,20 @@ static inline int gemmini_tiling_fits(size_t ti, size_t tj, size_t tk) {
 /* Whether tiled_matmul runs this tiling (any shape); it traps on any other. */
 static inline int gemmini_tiling_ok(gemmini_tiling t) {
   return t.i > 0 && t.j > 0 && t.k > 0 && gemmini_tiling_fits(t.i, t.j, t.k) && gemmini_dataflow(t.dataflow) >= 0 &&
-         t.lookahead <= GEMMINI_MAX_LOOKAHEAD;
+         t.lookahead <= GEMMINI_MAX_LOOKAHEAD &&
+         (t.hw_loop == 0 || (t.hw_loop == 1 && GEMMINI_HAS_LOOP_WS && gemmini_dataflow(t.dataflow) == GEMMINI_WS));
 }
 
 /* Greedy. Grow the C tile's height i first: each weight block preloaded into the array is reused
    by i computes, which amortises the CPU's per-block issue work (the CPU issuing commands one by one
    is the bottleneck at DIM 16). Then its width j while two C tiles fit in the accumulator, then k
    while two (A, B) tile pairs fit in the scratchpad (unless k already spans K). The default
-   dataflow and lookahead. */
+   dataflow and lookahead; LOOP_WS where the configuration has it (and WS). */
 static inline gemmini_tiling gemmini_auto_tiling(size_t M, size_t N, size_t K) {
   size_t mb = GEMMINI_CEIL_DIV(M, GEMMINI_DIM), nb = GEMMINI_CEIL_DIV(N, GEMMINI_DIM);
   size_t kb = GEMMINI_CEIL_DIV(K, GEMMINI_DIM);
-  gemmini_tiling t = {1, 1, 1, GEMMINI_FLOW_OF_DEFAULT, GEMMINI_LOOKAHEAD};
+  gemmini_tiling t = {1, 1, 1, GEMMINI_FLOW_OF_DEFAULT, GEMMINI_LOOKAHEAD,
+                      GEMMINI_HAS_LOOP_WS && GEMMINI_FLOW_OF_DEFAULT == GEMMINI_FLOW_WS};
   /* All of K in one step if a 1-block-wide tile allows it: the A panel then stays in the
      scratchpad for a whole row of C tiles instead of being re-read for each one. */
   if (gemmini_tiling_fits(1, 1, kb)) t.k = kb;
@@ -234,7 +274,9 @@ static inline gemmini_tiling gemmini_auto_tiling(size_t M, size_t N, size_t K) {
    (j, k) pair in WS, a C block in OS), plus the DMA time of the blocks loaded (DIM x DIM bytes over
    the bus; A once per row of C tiles when a step spans K, else once per tile; B once per tile),
    which double buffering hides only in part. Weights fitted to the Spike model's cycles over the
-   tilings of a few shapes; the lookahead is not modelled. Not a prediction: a ranking. */
+   tilings of a few shapes; the lookahead is not modelled. With hw_loop the unroller issues the
+   commands (about 2 per block product, one per cycle) and the CPU about 40 instructions per tile.
+   Not a prediction: a ranking. */
 static inline size_t gemmini_matmul_cost(size_t M, size_t N, size_t K, gemmini_tiling t) {
   const size_t dim = GEMMINI_DIM;
   const size_t mb = GEMMINI_CEIL_DIV(M, dim), nb = GEMMINI_CEIL_DIV(N, dim), kb = GEMMINI_CEIL_DIV(K, dim);
@@ -243,7 +285,8 @@ static inline size_t gemmini_matmul_cost(size_t M, size_t N, size_t K, gemmini_t
   const size_t blocks = mb * nb * kb;
   const size_t units = gemmini_dataflow(t.dataflow) == GEMMINI_OS ? mb * nb * tk : nb * kb * ti;
   const size_t loaded = mb * kb * (t.k >= kb ? 1 : tj) + nb * kb * ti;
-  const size_t array = blocks * dim, cpu = blocks * 10 + units * 60;
+  const size_t steps = ti * tj * tk;
+  const size_t array = blocks * dim, cpu = t.hw_loop ? blocks * 2 + steps * 40 : blocks * 10 + units * 60;
   return (array > cpu ? array : cpu) + loaded * dim * dim / GEMMINI_DMA_BUS_BYTES;
 }
 
@@ -389,6 +432,23 @@ static inline void gemmini_mm_step_os(const gemmini_mm_step *step) {
     }
 }
 
+/* One step of tiled_matmul as one LOOP_WS: the same tile, its bias (first k step) and its stores
+   (last k step) included; the unroller keeps its own buffers (reuse_a: the A panel of the last
+   loop). */
+static inline void gemmini_mm_step_loop(const gemmini_mm_step *s, const acc_t *D, size_t stride_D, void *C,
+                                        size_t stride_C, int act, int c_int32) {
+  const size_t dim = GEMMINI_DIM, last_k = s->k0 + s->t.k * dim >= s->K;
+  const size_t pad_i = s->ib * dim - (s->M - s->i0 < s->ib * dim ? s->M - s->i0 : s->ib * dim);
+  const size_t pad_j = s->jb * dim - (s->N - s->j0 < s->jb * dim ? s->N - s->j0 : s->jb * dim);
+  const size_t pad_k = s->kb * dim - (s->K - s->k0 < s->kb * dim ? s->K - s->k0 : s->kb * dim);
+  const acc_t *d = D != NULL && s->k0 == 0 ? D + s->i0 * stride_D + s->j0 : NULL;
+  const size_t c_size = c_int32 ? sizeof(acc_t) : sizeof(elem_t);
+  void *c = last_k ? (char *)C + (s->i0 * stride_C + s->j0) * c_size : NULL;
+  gemmini_loop_ws(s->ib, s->jb, s->kb, pad_i, pad_j, pad_k, s->A + s->i0 * s->stride_A + s->k0,
+                  s->B + s->k0 * s->stride_B + s->j0, d, c, s->stride_A, s->stride_B, stride_D, stride_C, c_int32,
+                  s->k0 > 0, act, s->reuse_a);
+}
+
 /* C[M][N] = act(scale(A[M][K] · B[K][N] + D)), int8 x int8 -> int32 accumulation.
  *   strides: row strides in elements; stride_D = 0 broadcasts one bias row (a per-column bias).
  *   D: int32 bias, or NULL. a_scale/b_scale: applied by mvin (keep 1.0 for already-int8 data).
@@ -414,6 +474,7 @@ static inline void tiled_matmul(size_t M, size_t N, size_t K, const elem_t *A, c
   size_t a_rows_loaded = (size_t)-1; /* i0 whose whole A panel is in the scratchpad, if any */
   gemmini_mm_step s;
   s.M = M, s.N = N, s.K = K, s.stride_A = stride_A, s.stride_B = stride_B, s.A = A, s.B = B, s.t = t;
+  const int hw = t.hw_loop != 0; /* LOOP_WS does the bias loads and the stores of its tile too */
 
   gemmini_config_ex(flow, GEMMINI_NO_ACT, 0, 0, 1, 1, 0);
   gemmini_config_ld(0, stride_A * sizeof(elem_t), a_scale, 0, dim);
@@ -427,7 +488,7 @@ static inline void tiled_matmul(size_t M, size_t N, size_t K, const elem_t *A, c
       const size_t jb = GEMMINI_MIN(t.j, GEMMINI_CEIL_DIV(N - j0, dim));
       const uint32_t c_base = (uint32_t)(c_buf * c_rows);
       c_buf ^= 1;
-      if (D != NULL) {
+      if (D != NULL && !hw) {
         for (size_t i = 0; i < ib; i++)
           for (size_t j = 0; j < jb; j++) {
             size_t r = GEMMINI_MIN(dim, M - i0 - i * dim), c = GEMMINI_MIN(dim, N - j0 - j * dim);
@@ -446,10 +507,11 @@ static inline void tiled_matmul(size_t M, size_t N, size_t K, const elem_t *A, c
         s.a_base = (uint32_t)(a_buf * a_rows), s.b_base = (uint32_t)(2 * a_rows + b_buf * b_rows);
         s.c_base = c_base, s.reuse_a = reuse_a;
         s.acc_flag = (D != NULL || k0 > 0) ? GEMMINI_ACCUMULATE : 0;
-        if (os) gemmini_mm_step_os(&s);
+        if (hw) gemmini_mm_step_loop(&s, D, stride_D, C, stride_C, act, c_int32);
+        else if (os) gemmini_mm_step_os(&s);
         else gemmini_mm_step_ws(&s);
       }
-      for (size_t i = 0; i < ib; i++)
+      for (size_t i = 0; i < ib && !hw; i++)
         for (size_t j = 0; j < jb; j++) {
           size_t r = GEMMINI_MIN(dim, M - i0 - i * dim), c = GEMMINI_MIN(dim, N - j0 - j * dim);
           uint32_t src = GEMMINI_ACC_ADDR(c_base + (i * t.j + j) * dim) | (c_int32 ? GEMMINI_FULL_ROW : 0);

@@ -30,11 +30,11 @@ PROBE_C = """\
 
 /* tilings as arrays: the fields of tvmx's MatmulTiling / ConvTiling, in order */
 static gemmini_tiling mm(const size_t *t) {
-  gemmini_tiling r = {t[0], t[1], t[2], t[3], t[4]};
+  gemmini_tiling r = {t[0], t[1], t[2], t[3], t[4], t[5]};
   return r;
 }
 static void mm_out(gemmini_tiling t, size_t *out) {
-  out[0] = t.i, out[1] = t.j, out[2] = t.k, out[3] = t.dataflow, out[4] = t.lookahead;
+  out[0] = t.i, out[1] = t.j, out[2] = t.k, out[3] = t.dataflow, out[4] = t.lookahead, out[5] = t.hw_loop;
 }
 
 void tvmx_matmul_tiling(size_t M, size_t N, size_t K, size_t *out) { mm_out(gemmini_auto_tiling(M, N, K), out); }
@@ -52,7 +52,7 @@ static int conv_init(gemmini_conv_ctx *c, const size_t *s) {
   return gemmini_conv_init(c, s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9], s[10], s[11], s[12], s[13]);
 }
 static gemmini_conv_tiling conv(const size_t *t) {
-  gemmini_conv_tiling r = {t[0], t[1], t[2], t[3], t[4], {0, 0, 0, 0, 0}};
+  gemmini_conv_tiling r = {t[0], t[1], t[2], t[3], t[4], {0, 0, 0, 0, 0, 0}};
   return r;
 }
 
@@ -97,16 +97,19 @@ FLOW_NAMES = {FLOW_DEFAULT: "default", FLOW_WS: "WS", FLOW_OS: "OS"}
 @dataclass(frozen=True)
 class MatmulTiling:
     """C tiles of i x j blocks of DIM x DIM, k blocks of the reduction per step; the dataflow
-    (FLOW_*) and the load lookahead in units (0: the header's GEMMINI_LOOKAHEAD)."""
+    (FLOW_*), the load lookahead in units (0: the header's GEMMINI_LOOKAHEAD), and hw_loop: 1 =
+    one LOOP_WS per step (the hardware unroller issues the commands), 0 = the CPU issues them."""
 
     i: int
     j: int
     k: int
     dataflow: int = FLOW_DEFAULT
     lookahead: int = 0
+    hw_loop: int = 0
 
     def describe(self) -> str:
-        return f"i={self.i} j={self.j} k={self.k} {FLOW_NAMES[self.dataflow]} lookahead {self.lookahead}"
+        issue = "LOOP_WS" if self.hw_loop else f"lookahead {self.lookahead}"
+        return f"i={self.i} j={self.j} k={self.k} {FLOW_NAMES[self.dataflow]} {issue}"
 
 
 @dataclass(frozen=True)
@@ -124,7 +127,8 @@ class ConvTiling:
                 f"per chunk, {FLOW_NAMES[self.dataflow]}")
 
 
-NO_MATMUL = MatmulTiling(0, 0, 0, 0, 0)
+NO_MATMUL = MatmulTiling(0, 0, 0, 0, 0, 0)
+MM_FIELDS = len(fields(MatmulTiling))
 NO_CONV = ConvTiling(0, 0, 0, 0, 0)
 
 
@@ -198,21 +202,21 @@ class TilingProbe:
 
     def matmul(self, m: int, n: int, k: int) -> MatmulTiling:
         """gemmini_auto_tiling's choice (its dataflow and lookahead explicit)."""
-        out = _sizes(5)
+        out = _sizes(MM_FIELDS)
         self._lib.tvmx_matmul_tiling(ctypes.c_size_t(m), ctypes.c_size_t(n), ctypes.c_size_t(k), out)
         return MatmulTiling(*out)
 
     def matmul_ok(self, t: MatmulTiling) -> bool:
         """Whether tiled_matmul runs this tiling (otherwise it traps)."""
-        return bool(self._lib.tvmx_matmul_ok(_sizes(5, astuple(t))))
+        return bool(self._lib.tvmx_matmul_ok(_sizes(MM_FIELDS, astuple(t))))
 
     def matmul_cost(self, m: int, n: int, k: int, t: MatmulTiling) -> int:
         return int(self._lib.tvmx_matmul_cost(ctypes.c_size_t(m), ctypes.c_size_t(n), ctypes.c_size_t(k),
-                                              _sizes(5, astuple(t))))
+                                              _sizes(MM_FIELDS, astuple(t))))
 
     def matmul_rows(self, t: MatmulTiling) -> dict[str, int]:
         out = _sizes(2)
-        self._lib.tvmx_matmul_rows(_sizes(5, astuple(t)), out)
+        self._lib.tvmx_matmul_rows(_sizes(MM_FIELDS, astuple(t)), out)
         return {"scratchpad_rows": out[0], "accumulator_rows": out[1]}
 
     def conv_is_matmul(self, shape: ConvShape) -> bool:
@@ -295,18 +299,19 @@ def _lookaheads(t: MatmulTiling, mb: int, nb: int, kb: int, order: list[int]) ->
 
 def matmul_space(probe: TilingProbe, m: int, n: int, k: int, flows: tuple[int, ...], dim: int) -> list[MatmulTiling]:
     """Every tiling tiled_matmul accepts (gemmini_tiling_ok) with balanced extents within the
-    matrices, per dataflow in `flows` and lookahead that makes a difference; ordered by the header's
-    estimate (gemmini_matmul_cost), a tiling's lookahead variants INTERLEAVE places apart."""
+    matrices, per dataflow in `flows`, issued by the CPU (per lookahead that makes a difference)
+    or by LOOP_WS where the header accepts it (the unroller has no lookahead knob); ordered by the
+    header's estimate (gemmini_matmul_cost), a tiling's lookahead variants INTERLEAVE places apart."""
     mb, nb, kb = _blocks(m, dim), _blocks(n, dim), _blocks(k, dim)
     order = lookahead_order(probe.matmul(m, n, k).lookahead)
-    tilings = [MatmulTiling(i, j, kk, flow) for i in balanced(mb) for j in balanced(nb) for kk in balanced(kb)
-               for flow in flows]
+    tilings = [MatmulTiling(i, j, kk, flow, 0, hw) for i in balanced(mb) for j in balanced(nb)
+               for kk in balanced(kb) for flow in flows for hw in (0, 1)]
     tilings = [t for t in tilings if probe.matmul_ok(t)]
     ranked = sorted(tilings, key=lambda t: (probe.matmul_cost(m, n, k, t), astuple(t)))
     keyed = []
     for rank, t in enumerate(ranked):
-        for la in _lookaheads(t, mb, nb, kb, order):
-            variant = MatmulTiling(t.i, t.j, t.k, t.dataflow, la)
+        for la in (order[:1] if t.hw_loop else _lookaheads(t, mb, nb, kb, order)):
+            variant = MatmulTiling(t.i, t.j, t.k, t.dataflow, la, t.hw_loop)
             if probe.matmul_ok(variant):
                 extra = order.index(la)
                 keyed.append(((rank + INTERLEAVE * extra, extra, rank), variant))

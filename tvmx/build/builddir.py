@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,11 @@ from tvmx.errors import InputError
 
 MANIFEST = "manifest.json"
 COMMANDS = "commands.sh"
+MANIFEST_TMP = ".manifest.json.tmp"  # the manifest's own temporary name: fixed, so always listed as created
 MANIFEST_FORMAT = "tvmx-build/1"  # marks a manifest as tvmx's own: only then is anything in the folder deleted
+# Build folders being written by this process: atomic_write claims a file in the folder's manifest
+# before it creates it, so a build killed at any moment has listed every file it left behind.
+_WRITING: dict[Path, BuildDir] = {}
 
 
 def sha256_file(path: Path) -> str:
@@ -27,16 +33,40 @@ def sha256_file(path: Path) -> str:
 
 def atomic_write(path: Path, data: bytes | str) -> None:
     """Write through a unique temporary file in the same folder, then rename: a crash never leaves a
-    half-written artifact, and two writers never share a temporary name."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    half-written artifact, and two writers never share a temporary name. Inside a build folder being
+    written, both names are first claimed in its manifest (see BuildDir.writing)."""
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    owner = _writer_of(path)
+    if owner is not None:
+        owner.will_write([path, tmp])
+    _replace_with(path, tmp, data)
+
+
+def _replace_with(path: Path, tmp: Path, data: bytes | str, *, exclusive: bool = True) -> None:
+    """Write `tmp`, then rename it to `path`. `exclusive`: `tmp` must be new (a unique name); the
+    manifest's fixed temporary name may be a leftover of a killed build and is overwritten."""
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC), 0o644)
     try:
-        os.fchmod(fd, 0o644)  # mkstemp's 0600 would make artifacts private
+        os.fchmod(fd, 0o644)  # whatever the umask: artifacts are readable like any compiler's output
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode() if isinstance(data, str) else data)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def _writer_of(path: Path) -> BuildDir | None:
+    if not _WRITING:
+        return None
+    folder = path.parent.resolve()
+    for root, build in _WRITING.items():
+        if folder == root or root in folder.parents:
+            return build
+    return None
+
+
+_OWN_FILES = {MANIFEST, MANIFEST_TMP, COMMANDS}  # tvmx's names in every build folder, listed from the start
 
 
 def _files_under(root: Path) -> set[str]:
@@ -71,19 +101,44 @@ class BuildDir:
         if self.root.exists() and not self.root.is_dir():
             raise InputError(f"{self.root} exists and is not a folder", hint="pass another build folder with -o")
         owned = self._created_by_earlier_build()
-        present = _files_under(self.root) if self.root.is_dir() else set()
+        # the manifest's temporary name is tvmx's alone: a leftover of a build killed while writing
+        # its first manifest makes no folder foreign
+        present = _files_under(self.root) - {MANIFEST_TMP} if self.root.is_dir() else set()
         if owned is None and present and not force:
             raise InputError(f"{self.root} holds files that tvmx did not create (no tvmx manifest.json there)",
                              hint="pass another (new or empty) folder with -o, or --force to build into it "
                                   "anyway (tvmx then deletes nothing that is already there)")
         owned = owned or set()
-        for rel in sorted(owned & present):
-            (self.root / rel).unlink()
-        self._remove_empty_dirs(owned)
         self._foreign = present - owned
         self.root.mkdir(parents=True, exist_ok=True)
-        self.manifest = {"format": MANIFEST_FORMAT, **info, "key": key, "stages": [], "complete": False}
+        self.manifest = {"format": MANIFEST_FORMAT, **info, "key": key, "stages": [], "complete": False,
+                         "created": sorted(owned | (_OWN_FILES - self._foreign))}
+        # The new, incomplete manifest goes first and still lists the old files: a build killed while
+        # deleting them leaves a folder whose manifest owns what is left and claims nothing finished.
+        self._save(update_created=False)
+        for rel in sorted(owned & present - {MANIFEST}):
+            (self.root / rel).unlink()
+        self._remove_empty_dirs(owned)
         self._save()
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """While a build runs: every atomic_write into the folder is claimed in the manifest first."""
+        root = self.root.resolve()
+        _WRITING[root] = self
+        try:
+            yield
+        finally:
+            _WRITING.pop(root, None)
+
+    def will_write(self, paths: list[Path]) -> None:
+        """List files as created before they exist (a name that never appears is harmless: only files
+        present and listed are ever deleted)."""
+        listed = set(self.manifest.get("created", []))
+        new = {self._rel(p) for p in paths if self._inside(p)} - listed - self._foreign  # never a user's file
+        if new:
+            self.manifest["created"] = sorted(listed | new)
+            self._save(update_created=False)
 
     def claim(self, paths: list[Path]) -> None:
         """Record files written into the build folder after the compile (the run's outputs) as tvmx's."""
@@ -138,8 +193,11 @@ class BuildDir:
         self.manifest["stages"].append(entry)
         self._save()
 
-    def finish(self, extra: dict[str, Any]) -> None:
+    def finish(self, extra: dict[str, Any], outputs: list[Path] | None = None) -> None:
+        """Mark the build complete, with the digests of its top-level `outputs` (model.elf, io.json):
+        the last write, so a complete manifest means every file it lists is there and whole."""
         self.manifest.update(extra)
+        self.manifest["outputs"] = {self._rel(p): sha256_file(p) for p in outputs or []}
         self.manifest["complete"] = True
         self._save()
 
@@ -149,15 +207,20 @@ class BuildDir:
             old = json.loads(self.manifest_path.read_text())
         except (OSError, ValueError):
             return False
-        if not old.get("complete") or old.get("key") != key:
+        if not isinstance(old, dict) or not old.get("complete") or old.get("key") != key or not self._intact(old):
             return False
-        for stage in old["stages"]:
-            for rel, digest in stage["outputs"].items():
-                path = self.root / rel
-                if not path.is_file() or sha256_file(path) != digest:
-                    return False
         self.manifest = old
         return True
+
+    def _intact(self, manifest: dict[str, Any]) -> bool:
+        """Every output the manifest records (per stage, and the build's own) is on disk, unchanged."""
+        try:
+            recorded = {rel: digest for stage in manifest["stages"] for rel, digest in stage["outputs"].items()}
+            recorded.update(manifest.get("outputs", {}))
+        except (KeyError, TypeError, AttributeError):  # not a manifest this tvmx wrote
+            return False
+        return all((self.root / rel).is_file() and sha256_file(self.root / rel) == digest
+                   for rel, digest in recorded.items())
 
     def _rel(self, path: Path) -> str:
         try:
@@ -166,7 +229,8 @@ class BuildDir:
             return str(path)
 
     def _save(self, *, update_created: bool = True) -> None:
+        """Write the manifest (through its fixed, always-listed temporary name)."""
         if update_created:  # everything in the folder now that was not there before this build
-            present = _files_under(self.root) | {MANIFEST}
-            self.manifest["created"] = sorted(present - self._foreign)
-        atomic_write(self.manifest_path, json.dumps(self.manifest, indent=2) + "\n")
+            self.manifest["created"] = sorted((_files_under(self.root) | _OWN_FILES) - self._foreign)
+        text = json.dumps(self.manifest, indent=2) + "\n"
+        _replace_with(self.manifest_path, self.root / MANIFEST_TMP, text, exclusive=False)

@@ -4,18 +4,24 @@ outputs are read back from Spike's dump of the `.tvmx_outputs` region."""
 from __future__ import annotations
 
 import shutil
+import struct
 from pathlib import Path
 
 import numpy as np
+from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
-from tvmx.errors import InputError
+from tvmx.errors import InputError, one_line
 
 
 def symbols(elf: Path, names: set[str]) -> dict[str, tuple[int, int]]:
     """name -> (address, size) for the requested symbols."""
-    table = _symbol_table(elf)
+    try:
+        table = _symbol_table(elf)
+    except (ELFError, ValueError, IndexError, struct.error) as exc:  # a corrupt file: its tables point nowhere
+        raise InputError(f"{elf}: not a readable ELF file ({exc.__class__.__name__}: {one_line(str(exc), 80)})",
+                         hint="pass an ELF built by `tvmx compile` or the target's toolchain") from exc
     return {name: table[name] for name in names if name in table}
 
 

@@ -2,37 +2,134 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import re
+import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import onnx
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
+from onnx import external_data_helper
 
 from tvmx.build.builddir import atomic_write
-from tvmx.errors import InputError, UnsupportedError
+from tvmx.errors import InputError, UnsupportedError, one_line
 from tvmx.stages.artifacts import ImportedModel, TensorSpec
 from tvmx.stages.context import StageContext
 
 
 def load_onnx(path: Path) -> onnx.ModelProto:
+    """Read and check a model; every way the file can be bad is an InputError naming it."""
     if not path.is_file():
         raise InputError(f"model file not found: {path}", hint="check the path")
     try:
-        model = onnx.load(str(path))
-    except (DecodeError, ValueError, OSError) as exc:
+        model = onnx.load(str(path), load_external_data=False)
+    except (DecodeError, ValueError, OSError, RuntimeError) as exc:
         raise InputError(f"{path}: not an ONNX model ({exc.__class__.__name__})",
                          hint="pass a .onnx file saved by onnx.save or a framework exporter") from exc
+    where = _non_utf8_string(model)
+    if where is not None:
+        raise InputError(f"{path}: not a valid ONNX model: {where} is not UTF-8",
+                         hint="the file is corrupt: export the model again")
     if not model.graph.node:
         raise InputError(f"{path}: not an ONNX model (empty graph)", hint="pass a .onnx file with a graph")
+    _load_external_data(model, path)
     try:
         onnx.checker.check_model(model)
-    except onnx.checker.ValidationError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise InputError(f"{path}: invalid ONNX model: {first}", hint="run onnx.checker on the file") from exc
+    except (onnx.checker.ValidationError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: invalid ONNX model: {one_line(str(exc).strip().splitlines()[0])}",
+                         hint="run onnx.checker on the file") from exc
+    _check_opsets(model, path)
     return model
 
 
-def _elem_dtype(elem_type: int) -> str:
-    return str(onnx.helper.tensor_dtype_to_np_dtype(elem_type))
+def _non_utf8_string(msg: Message, where: str = "") -> str | None:
+    """The first string field that did not decode as UTF-8 (protobuf then hands back bytes), as a
+    field path like `graph.node[0].name`; None if every string is text."""
+    for fd, value in msg.ListFields():
+        if fd.type not in (fd.TYPE_STRING, fd.TYPE_MESSAGE):
+            continue  # numbers and raw bytes (the bulk of a model) need no look
+        items = list(value) if fd.is_repeated else [value]
+        name = f"{where}.{fd.name}" if where else fd.name
+        if fd.type == fd.TYPE_STRING:
+            for i, item in enumerate(items):
+                if isinstance(item, bytes):
+                    return f"{name}[{i}]" if fd.is_repeated else name
+        elif fd.type == fd.TYPE_MESSAGE:
+            for i, item in enumerate(items):
+                found = _non_utf8_string(item, f"{name}[{i}]" if fd.is_repeated else name)
+                if found is not None:
+                    return found
+    return None
+
+
+def _load_external_data(model: onnx.ModelProto, path: Path) -> None:
+    """Initializers stored beside the model: each file must lie in the model's folder and exist."""
+    folder = path.resolve().parent
+    for tensor in _tensors(model.graph):
+        if not external_data_helper.uses_external_data(tensor):
+            continue
+        location = next((e.value for e in tensor.external_data if e.key == "location"), "")
+        data = (folder / location).resolve()
+        if not location or Path(location).is_absolute() or folder not in data.parents:
+            raise InputError(f"{path}: tensor '{tensor.name}' names external data '{location}' outside the "
+                             f"model's folder", hint="keep the model's data files next to it")
+        if not data.is_file():
+            raise InputError(f"{path}: tensor '{tensor.name}': external data file '{location}' not found "
+                             f"in {folder}", hint="copy the model's data files next to it")
+        try:
+            external_data_helper.load_external_data_for_tensor(tensor, str(folder))
+        except (onnx.checker.ValidationError, ValueError, OSError) as exc:
+            raise InputError(f"{path}: tensor '{tensor.name}': cannot read external data '{location}': "
+                             f"{one_line(str(exc))}", hint="the data file does not match the model") from exc
+
+
+def _tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
+    """Every tensor a graph holds: initializers and node attributes, subgraphs included."""
+    yield from graph.initializer
+    for sparse in graph.sparse_initializer:
+        yield from (sparse.values, sparse.indices)
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.HasField("t"):
+                yield attr.t
+            yield from attr.tensors
+            for sub in [*([attr.g] if attr.HasField("g") else []), *attr.graphs]:
+                yield from _tensors(sub)
+
+
+def _check_opsets(model: onnx.ModelProto, path: Path) -> None:
+    """An opset newer than the installed onnx knows has operators of unknown meaning."""
+    newest = onnx.defs.onnx_opset_version()
+    for entry in model.opset_import:
+        if entry.domain in ("", "ai.onnx") and entry.version > newest:
+            raise UnsupportedError(f"{path}: opset {entry.version} of the ONNX domain is newer than this tvmx "
+                                   f"knows (up to {newest})", hint="export the model with an older opset, e.g. 17")
+
+
+SUPPORTED_INPUT_DTYPES = ("float32", "int8", "uint8", "int32", "int64", "bool")
+
+
+def _elem_dtype(name: str, elem_type: int) -> str:
+    """The numpy dtype of an input, refused here (before TVM's importer) unless tvmx can feed it."""
+    try:
+        dtype = str(onnx.helper.tensor_dtype_to_np_dtype(elem_type))
+    except (KeyError, ValueError):
+        dtype = "object"
+    if dtype not in SUPPORTED_INPUT_DTYPES:
+        raise UnsupportedError(f"input '{name}' has dtype {_dtype_label(elem_type) if dtype == 'object' else dtype}",
+                               hint=f"tvmx feeds inputs of {', '.join(SUPPORTED_INPUT_DTYPES)}")
+    return dtype
+
+
+def _dtype_label(elem_type: int) -> str:
+    """ONNX's name of a type numpy has no dtype for (string), or the raw number of an unknown one."""
+    try:
+        return str(onnx.TensorProto.DataType.Name(elem_type)).lower()
+    except ValueError:
+        return f"elem_type {elem_type}"
 
 
 def graph_inputs(model: onnx.ModelProto, overrides: dict[str, tuple[int, ...]]) -> list[TensorSpec]:
@@ -53,18 +150,25 @@ def graph_inputs(model: onnx.ModelProto, overrides: dict[str, tuple[int, ...]]) 
                 raise InputError(f"--input-shape {value.name}: rank {len(shape)} does not match the model's "
                                  f"rank {len(ttype.shape.dim)}")
         else:
-            dims = [d.dim_value if d.HasField("dim_value") else None for d in ttype.shape.dim]
-            if not ttype.HasField("shape") or any(d is None or d <= 0 for d in dims):
-                shown = ",".join(d.dim_param or "?" if not d.HasField("dim_value") else str(d.dim_value)
-                                 for d in ttype.shape.dim)
-                raise UnsupportedError(
-                    f"input '{value.name}' has a dynamic shape [{shown}]",
-                    hint=f"give a static shape, e.g. --input-shape {value.name}="
-                    + ",".join(str(d) if d else "1" for d in dims),
-                )
-            shape = tuple(int(d) for d in dims if d is not None)
-        specs.append(TensorSpec(value.name, shape, _elem_dtype(ttype.elem_type)))
+            shape = _static_input_shape(value)
+        specs.append(TensorSpec(value.name, shape, _elem_dtype(value.name, ttype.elem_type)))
     return specs
+
+
+def _static_input_shape(value: onnx.ValueInfoProto) -> tuple[int, ...]:
+    ttype = value.type.tensor_type
+    dims = [d.dim_value if d.HasField("dim_value") else None for d in ttype.shape.dim]
+    shown = ",".join(str(d) if d is not None else (dim.dim_param or "?")
+                     for d, dim in zip(dims, ttype.shape.dim, strict=True))
+    if not ttype.HasField("shape") or None in dims:
+        raise UnsupportedError(
+            f"input '{value.name}' has a dynamic shape [{shown}]",
+            hint=f"give a static shape, e.g. --input-shape {value.name}=" + ",".join(str(d or 1) for d in dims),
+        )
+    if any(d is not None and d <= 0 for d in dims):
+        raise UnsupportedError(f"input '{value.name}' has an empty dimension: shape [{shown}]",
+                               hint="every input must hold at least one element: check the exporter")
+    return tuple(d for d in dims if d is not None)
 
 
 def check_ops(model: onnx.ModelProto) -> None:
@@ -86,13 +190,51 @@ def _output_specs(mod: object, model: onnx.ModelProto) -> list[TensorSpec]:
 
     ret = mod["main"].ret_ty  # type: ignore[index]
     types = list(ret.fields) if isinstance(ret, relax.TupleType) else [ret]
+    if len(types) != len(model.graph.output):
+        raise UnsupportedError(f"the model declares {len(model.graph.output)} outputs, TVM's import returns "
+                               f"{len(types)}", hint="outputs must be plain tensors (no sequences or optionals)")
     specs = []
     for value, ty in zip(model.graph.output, types, strict=True):
-        shape = getattr(ty, "shape", None)
-        if shape is None or not all(isinstance(int(d), int) for d in shape):
+        dims = _static_dims(getattr(ty, "shape", None))
+        if dims is None or not hasattr(ty, "dtype"):
             raise UnsupportedError(f"output '{value.name}' has a dynamic shape", hint="use --input-shape")
-        specs.append(TensorSpec(value.name, tuple(int(d) for d in shape), str(ty.dtype)))
+        specs.append(TensorSpec(value.name, dims, str(ty.dtype)))
     return specs
+
+
+def _static_dims(shape: object) -> tuple[int, ...] | None:
+    """The dimensions of a Relax shape if all are constants (int() of a symbolic one raises)."""
+    if shape is None:
+        return None
+    try:
+        return tuple(int(d) for d in shape)  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        return None
+
+
+# TVM's importer prints this line (to stdout) before re-raising a converter's error.
+_FAILED_OP = re.compile(r"^Error converting operator (\S+), with inputs", re.MULTILINE)
+
+
+def _relax_from_onnx(model: onnx.ModelProto, inputs: list[TensorSpec]) -> Any:  # a tvm.IRModule
+    """TVM's ONNX importer; its failure, whatever it raises on a model the ONNX checker accepted, is
+    about the model: one error naming the operator (its own print of it is kept out of the output)."""
+    from tvm.relax.frontend.onnx import from_onnx
+
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):
+            mod = from_onnx(model, shape_dict={t.name: list(t.shape) for t in inputs}, opset=opset,
+                            keep_params_in_input=False)
+    except Exception as exc:
+        op = _FAILED_OP.search(printed.getvalue())
+        where = f" at operator {op.group(1)}" if op else ""
+        raise UnsupportedError(f"TVM's ONNX importer rejected the model{where}: "
+                               f"{one_line(str(exc)) or exc.__class__.__name__}",
+                               hint="simplify the model (e.g. onnxsim) or replace the unsupported construct") from exc
+    sys.stdout.write(printed.getvalue())  # whatever else it said, as it would have
+    return mod
 
 
 def run(ctx: StageContext, _: None) -> ImportedModel:
@@ -100,18 +242,7 @@ def run(ctx: StageContext, _: None) -> ImportedModel:
     model = load_onnx(ctx.model_path)
     inputs = graph_inputs(model, ctx.options.input_shapes)
     check_ops(model)
-    from tvm.relax.frontend.onnx import from_onnx
-
-    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
-    try:
-        mod = from_onnx(model, shape_dict={t.name: list(t.shape) for t in inputs}, opset=opset,
-                        keep_params_in_input=False)
-    except (ValueError, NotImplementedError, TypeError, KeyError) as exc:
-        raise UnsupportedError(f"TVM's ONNX importer rejected the model: {exc}",
-                               hint="simplify the model (e.g. onnxsim) or replace the unsupported construct") from exc
-    for spec in inputs:
-        if spec.dtype not in ("float32", "int8", "uint8", "int32", "int64", "bool"):
-            raise UnsupportedError(f"input '{spec.name}' has dtype {spec.dtype}", hint="use float32 or int8 inputs")
+    mod = _relax_from_onnx(model, inputs)
     outputs = _output_specs(mod, model)
     text = out_dir / "module.py"
     atomic_write(text, mod.script(show_meta=False))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +29,20 @@ def check_semantics(data: dict[str, Any], path: Path) -> None:
         _check_gemmini(data["accelerator"], path)
 
 
+def escapes_folder(relative: str) -> bool:
+    """Whether a path a target names could leave the folder it is resolved in: an absolute path, or
+    one whose `..` climb above it. A target may sit on a shared search path ($TVMX_TARGETS_PATH): it
+    must not make a build read (and embed, or print in a compile error) any file on the machine.
+    A symlink inside the folder is followed: placing it there is the folder owner's choice."""
+    normal = os.path.normpath(relative)
+    return os.path.isabs(relative) or normal == ".." or normal.startswith(f"..{os.sep}")
+
+
 def resolve_file(target_path: Path, relative: str) -> Path | None:
     """A file a target refers to: next to the target file, else among the shipped targets (so a
-    copy of gemmini.yaml elsewhere still finds gemmini/gemmini.h)."""
+    copy of gemmini.yaml elsewhere still finds gemmini/gemmini.h). Never outside those folders."""
+    if escapes_folder(relative):
+        return None
     for base in (target_path.parent, targets_dir()):
         candidate = base / relative
         if candidate.is_file():
@@ -51,10 +63,19 @@ def _check_accelerator_link(data: dict[str, Any], path: Path) -> None:
     ext = sim["extension"]
     if ext["name"] != acc["kind"]:
         _fail(path, "$.simulator.extension.name", f"'{ext['name']}' does not match accelerator.kind '{acc['kind']}'")
-    if resolve_file(path, ext["source"]) is None:
-        _fail(path, "$.simulator.extension.source", f"'{ext['source']}' not found next to the target file")
-    if resolve_file(path, acc["header"]) is None:
-        _fail(path, "$.accelerator.header", f"'{acc['header']}' not found next to the target file")
+    for where, relative in (("$.simulator.extension.source", ext["source"]), ("$.accelerator.header", acc["header"])):
+        _check_named_file(path, where, relative)
+
+
+def _check_named_file(path: Path, where: str, relative: str) -> None:
+    if os.path.isabs(relative):
+        _fail(path, where, f"'{relative}' is an absolute path: a target names its files relative to its folder",
+              hint="copy the file into the target's folder (or below it) and name it relative to the target")
+    if escapes_folder(relative):
+        _fail(path, where, f"'{relative}' lies outside the target's folder",
+              hint="copy the file into the target's folder (or below it) and name it relative to the target")
+    if resolve_file(path, relative) is None:
+        _fail(path, where, f"'{relative}' not found next to the target file")
 
 
 def _check_gemmini(acc: dict[str, Any], path: Path) -> None:
@@ -78,5 +99,5 @@ def _check_gemmini(acc: dict[str, Any], path: Path) -> None:
         _fail(path, "$.accelerator.dma.max_bytes", f"{dma['max_bytes']} is smaller than one {dma['bus_bits']}-bit beat")
 
 
-def _fail(path: Path, json_path: str, message: str) -> None:
-    raise InputError(f"{path}: {json_path}: {message}", hint="fix the target file")
+def _fail(path: Path, json_path: str, message: str, hint: str = "fix the target file") -> None:
+    raise InputError(f"{path}: {json_path}: {message}", hint=hint)

@@ -12,7 +12,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from tvmx.errors import InputError
+from tvmx.errors import InputError, one_line
 from tvmx.target.checks import check_semantics
 from tvmx.target.data import targets_dir
 from tvmx.target.model import Target
@@ -58,41 +58,128 @@ def list_targets() -> list[Path]:
     return sorted(seen.values(), key=lambda p: p.stem)
 
 
-def read_target_data(path: Path) -> dict[str, Any]:
-    """Parse and validate a target file; errors name the file and the JSON path of the field."""
+# A target is ~100 YAML nodes, 4 levels deep; aliases that expand to more than this are a mistake or
+# an attack (a "billion laughs" document is a few hundred bytes that expands to gigabytes), and
+# deeper nesting would exhaust the recursion of the schema validator.
+MAX_NODES = 100_000
+MAX_DEPTH = 32
+
+
+class _TargetLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (YAML would keep the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[tuple[str, str]] = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                key = (key_node.tag, key_node.value)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(None, None, f"duplicate key '{key_node.value}'",
+                                                            key_node.start_mark)
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _expanded_size(node: yaml.Node, seen: dict[int, tuple[int, int]] | None = None) -> tuple[int, int]:
+    """(nodes, levels) of the document once every alias is expanded: a shared node counts once per
+    use. Memoized per node, so a billion laughs costs as little as it is long."""
+    seen = {} if seen is None else seen
+    if id(node) in seen:
+        if seen[id(node)][0] < 0:
+            raise InputError("an alias refers to the node that contains it", hint="remove the recursive alias")
+        return seen[id(node)]
+    seen[id(node)] = (-1, 0)  # in progress: meeting it again below is a cycle
+    children: list[yaml.Node] = []
+    if isinstance(node, yaml.SequenceNode):
+        children = list(node.value)
+    elif isinstance(node, yaml.MappingNode):
+        children = [n for pair in node.value for n in pair]
+    sizes = [_expanded_size(child, seen) for child in children]
+    result = (1 + sum(n for n, _ in sizes), 1 + max((d for _, d in sizes), default=0))
+    if result[1] > MAX_DEPTH:
+        raise InputError(f"nested more than {MAX_DEPTH} levels deep", hint="a target file is a few levels deep")
+    seen[id(node)] = result
+    return result
+
+
+def _parse_yaml(path: Path, text: str) -> Any:
+    loader = _TargetLoader(text)
     try:
-        data = yaml.safe_load(path.read_text())
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        try:
+            size, _ = _expanded_size(node)
+        except InputError as exc:
+            raise InputError(f"{path}: {exc.message}", hint=exc.hint) from None
+        if size > MAX_NODES:
+            raise InputError(f"{path}: its aliases expand to {size:,} YAML nodes (at most {MAX_NODES:,})",
+                             hint="write the values out instead of nesting aliases")
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        raw = path.read_bytes()
     except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror}") from exc
+        raise InputError(f"{path}: cannot read: {exc.strerror}", hint="check the path and its permissions") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})",
+                         hint="save the target file as UTF-8") from None
+    try:
+        return _parse_yaml(path, text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise InputError(f"{path}{where}: invalid YAML: {problem}", hint="fix the YAML syntax") from exc
+    except RecursionError:
+        raise InputError(f"{path}: invalid YAML: nested too deeply", hint="a target is a few levels deep") from None
+
+
+def _check_version(data: dict[str, Any], path: Path) -> None:
+    """The gate before the schema (west's manifest version check): a newer file may mean anything."""
+    if "schema_version" not in data:
+        raise InputError(f"{path}: $.schema_version: missing", hint=f"add `schema_version: {SCHEMA_VERSION}` first")
+    version = data["schema_version"]
+    if type(version) is int and version > SCHEMA_VERSION:
+        raise InputError(f"{path}: $.schema_version: {version} is not supported: the file is newer than this tvmx "
+                         f"(it reads schema_version {SCHEMA_VERSION})", hint="upgrade tvmx to read this target")
+    if type(version) is not int or version != SCHEMA_VERSION:  # not `==`: True and 1.0 equal 1 in Python
+        raise InputError(f"{path}: $.schema_version: {one_line(repr(version), 60)} is not supported",
+                         hint=f"this tvmx reads schema_version {SCHEMA_VERSION} (an integer)")
+
+
+def _schema_error(path: Path, errors: list[jsonschema.ValidationError]) -> InputError:
+    err = errors[0]
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    where, message = err.json_path, err.message
+    if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+        # name the unexpected key itself, not the mapping that holds it (keys may be numbers too)
+        allowed = err.schema.get("properties", {})
+        extra = sorted((k for k in err.instance if k not in allowed), key=str)
+        if extra:
+            where = f"{where}.{extra[0]}"
+            message = f"unknown key (allowed: {', '.join(sorted(allowed))})"
+    # jsonschema's messages quote the offending value, which may be large
+    return InputError(f"{path}: {where}: {one_line(message, 240)}{more}",
+                      hint="`tvmx targets show rv64gc` prints a valid target to compare with")
+
+
+def read_target_data(path: Path) -> dict[str, Any]:
+    """Parse and validate a target file; errors name the file and the JSON path of the field."""
+    data = _read_yaml(path)
     if not isinstance(data, dict):
         raise InputError(f"{path}: a target file must be a YAML mapping", hint="see targets/rv64gc.yaml")
-    version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise InputError(
-            f"{path}: $.schema_version: {version!r} is not supported",
-            hint=f"this tvmx reads schema_version {SCHEMA_VERSION}",
-        )
+    _check_version(data, path)
     validator = jsonschema.Draft202012Validator(schema())
     errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), e.json_path))
     if errors:
-        err = errors[0]
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        where, message = err.json_path, err.message
-        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
-            # name the unexpected key itself, not the mapping that holds it
-            extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
-            if extra:
-                where = f"{where}.{extra[0]}"
-                message = f"unknown key (allowed: {', '.join(sorted(err.schema.get('properties', {})))})"
-        raise InputError(
-            f"{path}: {where}: {message}{more}",
-            hint="`tvmx targets show rv64gc` prints a valid target to compare with",
-        )
+        raise _schema_error(path, errors)
     check_semantics(data, path)
     return data
 

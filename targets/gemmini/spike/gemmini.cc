@@ -35,7 +35,8 @@ namespace {
 // funct7 values of the commands (custom-3 opcode).
 enum Funct : unsigned {
   kConfig = 0, kMvin2 = 1, kMvin = 2, kMvout = 3, kComputePreloaded = 4, kComputeAccumulated = 5,
-  kPreload = 6, kFlush = 7, kMvin3 = 14, kCounter = 126,
+  kPreload = 6, kFlush = 7, kLoopWs = 8, kLoopWsBounds = 9, kLoopWsAddrsAB = 10, kLoopWsAddrsDC = 11,
+  kLoopWsStridesAB = 12, kLoopWsStridesDC = 13, kMvin3 = 14, kCounter = 126,
 };
 constexpr unsigned kFunct3NoRd = 0x3;  // xs1, xs2
 constexpr unsigned kFunct3Rd = 0x7;    // xs1, xs2, xd
@@ -53,7 +54,7 @@ struct Config {
   unsigned dim = 16;
   uint32_t sp_rows = 16384, acc_rows = 1024;
   unsigned dma_bus_bytes = 16, dma_max_bytes = 64;
-  bool has_ws = true, has_os = true;
+  bool has_ws = true, has_os = true, has_loop_ws = false;
   unsigned queue_depth[3] = {8, 16, 4};
   uint64_t dma_latency = 100, dma_request_cycles = 1, spad_read_latency = 4, compute_cycles = 16,
            preload_cycles = 16, pipeline_latency = 32, config_cycles = 1;
@@ -80,6 +81,7 @@ Config load_config() {
     else if (k == "dma_max_bytes") c.dma_max_bytes = v;
     else if (k == "has_ws") c.has_ws = v;
     else if (k == "has_os") c.has_os = v;
+    else if (k == "has_loop_ws") c.has_loop_ws = v;
     else if (k == "queue_load") c.queue_depth[kLoad] = v;
     else if (k == "queue_execute") c.queue_depth[kExec] = v;
     else if (k == "queue_store") c.queue_depth[kStore] = v;
@@ -228,6 +230,23 @@ PoolState decode_pool(uint64_t rs1) {
   return p;
 }
 
+// LOOP_WS's configuration (funct 9..13), consumed by the LOOP_WS command (funct 8).
+struct LoopWsConfig {
+  unsigned given = 0;  // bit (funct - kLoopWsBounds) per config command since the last LOOP_WS
+  uint32_t I = 0, J = 0, K = 0, pad_I = 0, pad_J = 0, pad_K = 0;
+  uint64_t A = 0, B = 0, D = 0, C = 0, stride_A = 0, stride_B = 0, stride_D = 0, stride_C = 0;
+  static constexpr unsigned kAll = 0x1F;
+};
+
+// Where the loop unroller's last loops left their tiles (Gemmini's double buffering by loop).
+struct LoopWsState {
+  unsigned half = 1;       // scratchpad half of the last loop (A at its start, B at its end)
+  unsigned c_half = 1;     // accumulator half of the last C tile
+  bool a_valid = false;    // an A tile that a later loop may reuse is in the scratchpad
+  uint32_t a_row = 0, a_I = 0, a_K = 0, a_pad_I = 0, a_pad_K = 0;
+  uint64_t a_dram = 0, a_stride = 0;
+};
+
 struct LoadState {
   bool configured = false, shrink = false;
   uint32_t block_stride = 0;
@@ -260,6 +279,10 @@ class Gemmini {
     ex_configured_ = st_configured_ = have_preload_ = false;
     pending_cols_ = wt_cols_ = 0;
     pool_ = PoolState{};
+    loop_cfg_ = LoopWsConfig{};
+    loop_ = LoopWsState{};
+    unrolling_ = false;
+    unroll_clock_ = unroll_done_ = 0;
     for (auto& l : ld_) l = LoadState{};
     for (auto& u : units_) u = UnitState{};
     counters_.fill(0);
@@ -284,7 +307,11 @@ class Gemmini {
       case kComputeAccumulated: compute(false, rs1, rs2); break;
       case kFlush: flush(); break;
       case kCounter: return counter(rs1);
-      default: bad("unknown funct7 %u (LOOP_WS and LOOP_CONV_WS are not modelled)", funct);
+      case kLoopWs: loop_ws(rs1, rs2); break;
+      case kLoopWsBounds: case kLoopWsAddrsAB: case kLoopWsAddrsDC: case kLoopWsStridesAB: case kLoopWsStridesDC:
+        loop_ws_config(funct, rs1, rs2);
+        break;
+      default: bad("unknown funct7 %u (LOOP_CONV_WS is not modelled)", funct);
     }
     counters_[kCtrInsts]++;
     return 0;
@@ -331,6 +358,8 @@ class Gemmini {
   uint64_t st_stride_ = 0;
   PoolState pool_;
   LoadState ld_[3];
+  LoopWsConfig loop_cfg_;
+  LoopWsState loop_;
   Local pre_bd_{}, pre_c_{};
   std::vector<int32_t> pending_, array_;     // OS: staged D, accumulators in the array
   std::vector<int16_t> pending16_, wt16_;    // WS: staged and stationary weights, both as B^T
@@ -344,9 +373,26 @@ class Gemmini {
   UnitState units_[3];
   std::array<uint64_t, kNumCounters> counters_{};
   uint64_t stall_ = 0, drain_at_ = 0, active_until_ = 0;
+  // LOOP_WS's unroller issues commands on its own clock, one per cycle; a CPU command after a
+  // LOOP_WS enters the command stream behind the unroller's and waits (stalls) until it is done.
+  bool unrolling_ = false;
+  uint64_t unroll_clock_ = 0, unroll_done_ = 0;
 
   // ---------------------------------------------------------------- helpers
   uint64_t cpu_now() const { return (minstret_ ? minstret_->read() : 0) + stall_; }
+
+  // When a command enters its reservation station: the unroller's clock for its own commands; for
+  // the CPU's, now, after the commands of a LOOP_WS still being unrolled (the CPU stalls for them).
+  uint64_t issue_time() {
+    if (unrolling_) return unroll_clock_;
+    uint64_t now = cpu_now();
+    if (unroll_done_ > now) {
+      stall_ += unroll_done_ - now;
+      counters_[kCtrStall] += unroll_done_ - now;
+      now = unroll_done_;
+    }
+    return now;
+  }
 
   unsigned max_blocks(bool to_acc, bool shrink) const {
     unsigned elem = to_acc && !shrink ? 4 : 1;
@@ -404,15 +450,15 @@ class Gemmini {
   void schedule(Unit unit, uint64_t occupancy, uint64_t latency, const Footprint& fp, bool exposed_fill = false,
                 uint64_t fill = 0) {
     UnitState& u = units_[unit];
-    uint64_t now = cpu_now();
+    uint64_t now = issue_time();
     while (!u.inflight.empty() && u.inflight.front() <= now) u.inflight.pop_front();
     if (u.inflight.size() >= cfg.queue_depth[unit]) {
       uint64_t wait = u.inflight.front() - now;
-      stall_ += wait;
-      counters_[kCtrStall] += wait;
+      if (!unrolling_) stall_ += wait, counters_[kCtrStall] += wait;  // the unroller waits, not the CPU
       now += wait;
       u.inflight.pop_front();
     }
+    if (unrolling_) unroll_clock_ = now + 1;  // one command per cycle
     uint64_t start = std::max(now, u.free_at);
     for (int i = 0; i < fp.n; i++) {
       const auto& s = fp.spans[i];
@@ -741,12 +787,163 @@ class Gemmini {
 
   // FLUSH waits until every unit is idle and every result has landed: the CPU stalls.
   void flush() {
-    uint64_t now = cpu_now();
-    if (drain_at_ > now) {
-      stall_ += drain_at_ - now;
-      counters_[kCtrStall] += drain_at_ - now;
+    uint64_t now = cpu_now(), done = std::max(drain_at_, unroll_done_);
+    if (done > now) {
+      stall_ += done - now;
+      counters_[kCtrStall] += done - now;
     }
     for (auto& u : units_) u.inflight.clear();
+  }
+
+  // ---------------------------------------------------------------- LOOP_WS (hardware loop unroller)
+  // Field layouts are Gemmini's gemmini_loop_ws: BOUNDS rs1 = pad_K[47:32] pad_J[31:16] pad_I[15:0],
+  // rs2 = K J I likewise (in DIM blocks); ADDRS_AB A, B; ADDRS_DC D, C (0 = no bias / no store);
+  // STRIDES_AB and STRIDES_DC the row strides in elements.
+  void loop_ws_config(unsigned funct, uint64_t rs1, uint64_t rs2) {
+    if (!cfg.has_loop_ws) bad("LOOP_WS config (funct %u): this configuration has no LOOP_WS unroller", funct);
+    LoopWsConfig& c = loop_cfg_;
+    switch (funct) {
+      case kLoopWsBounds:
+        c.I = rs2 & 0xFFFF, c.J = (rs2 >> 16) & 0xFFFF, c.K = (rs2 >> 32) & 0xFFFF;
+        c.pad_I = rs1 & 0xFFFF, c.pad_J = (rs1 >> 16) & 0xFFFF, c.pad_K = (rs1 >> 32) & 0xFFFF;
+        break;
+      case kLoopWsAddrsAB: c.A = rs1, c.B = rs2; break;
+      case kLoopWsAddrsDC: c.D = rs1, c.C = rs2; break;
+      case kLoopWsStridesAB: c.stride_A = rs1, c.stride_B = rs2; break;
+      default: c.stride_D = rs1, c.stride_C = rs2; break;
+    }
+    c.given |= 1u << (funct - kLoopWsBounds);
+  }
+
+  // What a LOOP_WS needs of the bounds and of the CPU-issued configs its commands run under.
+  void check_loop(const LoopWsConfig& c, bool full_c) const {
+    const unsigned d = cfg.dim;
+    if (c.given != LoopWsConfig::kAll) bad("LOOP_WS: config commands missing since the last LOOP_WS (mask 0x%x)", c.given);
+    if (!c.I || !c.J || !c.K) bad("LOOP_WS: bounds I=%u J=%u K=%u must be >= 1", c.I, c.J, c.K);
+    if (c.pad_I >= d || c.pad_J >= d || c.pad_K >= d) bad("LOOP_WS: padding %u/%u/%u not below DIM", c.pad_I, c.pad_J, c.pad_K);
+    if (uint64_t{c.I * c.K + c.K * c.J} * d > cfg.sp_rows / 2)
+      bad("LOOP_WS: A (%ux%u blocks) and B (%ux%u) exceed half the scratchpad", c.I, c.K, c.K, c.J);
+    if (uint64_t{c.I} * c.J * d > cfg.acc_rows / 2) bad("LOOP_WS: C (%ux%u blocks) exceeds half the accumulator", c.I, c.J);
+    if (!ex_configured_ || !ws_ || a_transpose_ || b_transpose_ || a_stride_ != 1 || c_stride_ != 1)
+      bad("LOOP_WS: needs config_ex WS, no transposes, A and C strides 1");
+    const uint64_t want[3] = {c.stride_A, c.stride_B, c.stride_D * 4};
+    for (int id = 0; id < 3; id++) {
+      if (id == 2 && !c.D) continue;
+      const LoadState& l = ld_[id];
+      if (!l.configured || l.block_stride != d || l.shrink || l.dram_stride != want[id])
+        bad("LOOP_WS: config_mvin %d must have block stride DIM, no shrink, DRAM stride %llu", id, ull(want[id]));
+    }
+    if (c.C && (!st_configured_ || pool_.enabled() || st_stride_ != c.stride_C * (full_c ? 4 : 1)))
+      bad("LOOP_WS: config_mvout must have no pooling and DRAM stride %llu", ull(c.stride_C * (full_c ? 4 : 1)));
+  }
+
+  // LOOP_WS rs1: ex_accumulate [0], full_C [1], low_D [2], act [10:8], b_spad_id [17:16],
+  // a_spad_id [19:18] (tvmx: non-zero = A is the tile the last A-loading loop left in the
+  // scratchpad, not loaded again); rs2: A_transpose [0], B_transpose [1], is_resadd [2].
+  void loop_ws(uint64_t rs1, uint64_t rs2) {
+    if (!cfg.has_loop_ws) bad("LOOP_WS: this configuration has no LOOP_WS unroller");
+    const bool ex_acc = rs1 & 1, full_c = (rs1 >> 1) & 1, low_d = (rs1 >> 2) & 1, reuse_a = (rs1 >> 18) & 3;
+    const unsigned act = (rs1 >> 8) & 7;
+    if (low_d || act > 1 || (rs2 & 7))
+      bad("LOOP_WS: unsupported flags (low_D %d, act %u, transposes/resadd 0x%llx)", low_d, act, ull(rs2 & 7));
+    const LoopWsConfig c = loop_cfg_;
+    check_loop(c, full_c);
+    LoopWsState& s = loop_;
+    if (reuse_a && !(s.a_valid && s.a_I == c.I && s.a_K == c.K && s.a_pad_I == c.pad_I && s.a_pad_K == c.pad_K &&
+                     s.a_dram == c.A && s.a_stride == c.stride_A))
+      bad("LOOP_WS: a_spad_id asks to reuse an A tile the last loop did not load");
+    loop_cfg_.given = 0;
+    const uint32_t half_rows = cfg.sp_rows / 2;
+    s.half ^= 1;
+    if (!ex_acc) s.c_half ^= 1;  // a new C tile; an accumulating loop adds onto the last one
+    if (!reuse_a) s = LoopWsState{s.half, s.c_half, true, s.half * half_rows, c.I, c.K, c.pad_I, c.pad_K, c.A, c.stride_A};
+    const uint32_t b_row = (s.half + 1) * half_rows - c.K * c.J * cfg.dim;
+    const uint32_t c_row = s.c_half * (cfg.acc_rows / 2);
+    const unsigned saved_act = st_act_;
+    unroll_clock_ = issue_time();  // after the previous loop's commands
+    unrolling_ = true;
+    st_act_ = act;  // the loop's mvouts apply its activation, with config_mvout's scale
+    try {
+      unroll(c, s.a_row, b_row, c_row, ex_acc, full_c, !reuse_a);
+    } catch (...) {
+      unrolling_ = false;
+      st_act_ = saved_act;
+      throw;
+    }
+    unrolling_ = false;
+    st_act_ = saved_act;
+    unroll_done_ = unroll_clock_;
+  }
+
+  static uint64_t op(uint32_t local, unsigned cols, unsigned rows) {
+    return (uint64_t{rows} << 48) | (uint64_t{cols} << 32) | local;
+  }
+
+  // One command of the unroller, executed and scheduled like the CPU's (counted as a command).
+  void unrolled(unsigned funct, uint64_t rs1, uint64_t rs2) {
+    switch (funct) {
+      case kMvin: mvin(0, rs1, rs2); break;
+      case kMvin2: mvin(1, rs1, rs2); break;
+      case kMvin3: mvin(2, rs1, rs2); break;
+      case kPreload: preload(rs1, rs2); break;
+      case kComputePreloaded: compute(true, rs1, rs2); break;
+      case kComputeAccumulated: compute(false, rs1, rs2); break;
+      default: mvout(rs1, rs2); break;
+    }
+    counters_[kCtrInsts]++;
+  }
+
+  // Rows or columns of `n` blocks from `first` of `total`, the last block short by `pad`.
+  unsigned span(uint32_t first, uint32_t n, uint32_t total, uint32_t pad) const {
+    return n * cfg.dim - (first + n == total ? pad : 0);
+  }
+
+  // The tiled matmul of one loop, in gemmini.h's WS order (tiled_matmul's CPU path): the bias
+  // blocks into C's accumulator tile; then per (j, k) block pair, j-major, the loads of pair q +
+  // kLoopLookahead (A's column of blocks k with the next ones of the same mvins, at j = 0; B's
+  // block row k) before the computes of pair q (B (k, j) preloaded once, the I row blocks of A
+  // streaming past); then the mvouts of C. Layout: A at a_row, block (i, k) at (i*K + k)*DIM; B at
+  // b_row, (k, j) at (k*J + j)*DIM; C at c_row of the accumulator, (i, j) at (i*J + j)*DIM.
+  static constexpr uint32_t kLoopLookahead = 3;
+  void unroll(const LoopWsConfig& c, uint32_t a_row, uint32_t b_row, uint32_t c_row, bool ex_acc, bool full_c,
+              bool load_a) {
+    const unsigned d = cfg.dim, mbl = max_blocks(false, false);
+    const uint32_t acc = 1u << 31, accumulate = 1u << 30, full = 1u << 29;
+    if (c.D)
+      for (uint32_t i = 0; i < c.I; i++)
+        for (uint32_t j = 0; j < c.J; j++)
+          unrolled(kMvin3, c.D + (uint64_t{i} * d * c.stride_D + j * d) * 4,
+                   op(acc | (c_row + (i * c.J + j) * d), span(j, 1, c.J, c.pad_J), span(i, 1, c.I, c.pad_I)));
+    auto load = [&](uint32_t j, uint32_t k) {
+      if (load_a && j == 0 && k % mbl == 0)
+        for (uint32_t i = 0; i < c.I; i++)
+          unrolled(kMvin, c.A + uint64_t{i} * d * c.stride_A + k * d,
+                   op(a_row + (i * c.K + k) * d, span(k, std::min(mbl, c.K - k), c.K, c.pad_K), span(i, 1, c.I, c.pad_I)));
+      if (j % mbl == 0)
+        unrolled(kMvin2, c.B + uint64_t{k} * d * c.stride_B + j * d,
+                 op(b_row + (k * c.J + j) * d, span(j, std::min(mbl, c.J - j), c.J, c.pad_J), span(k, 1, c.K, c.pad_K)));
+    };
+    const uint64_t garbage = op(kGarbage, d, d);
+    const uint32_t units = c.J * c.K;
+    uint32_t loaded = 0;
+    for (uint32_t j = 0, q = 0; j < c.J; j++)
+      for (uint32_t k = 0; k < c.K; k++, q++) {
+        for (; loaded < units && loaded <= q + kLoopLookahead; loaded++) load(loaded / c.K, loaded % c.K);
+        const unsigned jc = span(j, 1, c.J, c.pad_J), kc = span(k, 1, c.K, c.pad_K);
+        const uint32_t flag = (c.D || ex_acc || k > 0) ? accumulate : 0;
+        for (uint32_t i = 0; i < c.I; i++) {
+          const unsigned rows = span(i, 1, c.I, c.pad_I);
+          const uint64_t c_op = op(acc | flag | (c_row + (i * c.J + j) * d), jc, rows);
+          unrolled(kPreload, i == 0 ? op(b_row + (k * c.J + j) * d, jc, kc) : garbage, c_op);
+          unrolled(i == 0 ? kComputePreloaded : kComputeAccumulated, op(a_row + (i * c.K + k) * d, kc, rows), garbage);
+        }
+      }
+    if (c.C)
+      for (uint32_t i = 0; i < c.I; i++)
+        for (uint32_t j = 0; j < c.J; j++)
+          unrolled(kMvout, c.C + (uint64_t{i} * d * c.stride_C + j * d) * (full_c ? 4 : 1),
+                   op(acc | (full_c ? full : 0) | (c_row + (i * c.J + j) * d), span(j, 1, c.J, c.pad_J),
+                      span(i, 1, c.I, c.pad_I)));
   }
 
   uint64_t counter(uint64_t rs1) {

@@ -167,13 +167,14 @@ OS_TILING = """
 static const gemmini_conv_tiling *os_tiling(const gemmini_conv_tiling *given, size_t n, size_t h, size_t w, size_t c,
                                             size_t oc, size_t oh, size_t ow, size_t s, size_t p, size_t kh, size_t kw,
                                             size_t psz, size_t pst, size_t ppad, gemmini_conv_tiling *t) {
-  const gemmini_conv_tiling none = {0, 0, 0, 0, 0, {0, 0, 0, 0, 0}};
+  const gemmini_conv_tiling none = {0, 0, 0, 0, 0, {0, 0, 0, 0, 0, 0}};
   *t = given ? *given : none;
   if (!given && gemmini_conv_is_matmul(h, w, oh, ow, s, p, kh, kw, psz))
     t->matmul = gemmini_auto_tiling(n * h * w, oc, c);
   else if (!given)
     gemmini_conv_choose_tiling(n, h, w, c, oc, oh, ow, s, p, kh, kw, psz, pst, ppad, t);
   t->dataflow = t->matmul.dataflow = GEMMINI_FLOW_OS;
+  t->matmul.hw_loop = 0; /* LOOP_WS is WS only */
   return t;
 }
 """

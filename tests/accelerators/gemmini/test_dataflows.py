@@ -79,7 +79,9 @@ def mm_program(rng: np.random.Generator) -> tuple[str, str, dict[str, np.ndarray
             body.append(f"{OUT} {ctype} out_{mm.name}_{n}[{mm.m * mm.n}];")
             calls.append(f"mm{c}(out_{mm.name}_{n}, {tiling});")
             want[f"out_{mm.name}_{n}"] = ref
-    helper = "static gemmini_tiling with_flow(gemmini_tiling t, size_t flow) { t.dataflow = flow; return t; }"
+    helper = ("/* the auto tiling in another dataflow: LOOP_WS is WS only */\n"
+              "static gemmini_tiling with_flow(gemmini_tiling t, size_t flow) {\n"
+              "  t.dataflow = flow, t.hw_loop = t.hw_loop && flow == GEMMINI_FLOW_WS;\n  return t;\n}")
     body.append("int main(void) {\n  " + "\n  ".join(calls) + "\n  return 0;\n}")
     source = "#include <stddef.h>\n#include <stdint.h>\n#include \"gemmini.h\"\n#include \"case_data.h\"\n"
     return "".join(data), source + helper + "\n" + "\n".join(body) + "\n", want

@@ -19,6 +19,7 @@ from tvmx.accelerators.gemmini_tiling import (
     FLOW_OS,
     FLOW_WS,
     LOOKAHEADS,
+    MM_FIELDS,
     SPACE_LIMIT,
     ConvShape,
     ConvTiling,
@@ -108,7 +109,7 @@ def test_space_is_default_first_distinct_bounded_legal(target: str, op: str, siz
     for s in space:
         assert list(s.detail["tiling"].values()) == list(s.args)  # schedules.json records what the call gets
         if as_matmul:
-            t = MatmulTiling(*s.args[-5:])
+            t = MatmulTiling(*s.args[-MM_FIELDS:])
             assert op == "matmul" or s.args[:5] == (0, 0, 0, 0, 0)  # conv part unused: runs as a matmul
             assert probe.matmul_ok(t) and t.dataflow in (FLOW_WS, FLOW_OS)
             assert s.detail["uses"]["scratchpad_rows"] <= s.detail["capacity"]["scratchpad_rows"]
@@ -118,9 +119,9 @@ def test_space_is_default_first_distinct_bounded_legal(target: str, op: str, siz
         else:
             assert shape is not None
             c = ConvTiling(*s.args[:5])
-            assert s.args[5:] == (0, 0, 0, 0, 0) and probe.conv_cost(shape, c) is not None
+            assert s.args[5:] == (0,) * MM_FIELDS and probe.conv_cost(shape, c) is not None
         assert ("WS" in s.summary) != ("OS" in s.summary)
-    flows = {s.args[-2] if as_matmul else s.args[4] for s in space}
+    flows = {MatmulTiling(*s.args[-MM_FIELDS:]).dataflow if as_matmul else s.args[4] for s in space}
     assert flows == {FLOW_WS, FLOW_OS}  # both dataflows of these targets are offered
 
 
