@@ -156,7 +156,7 @@ def _print_outputs(outputs: dict[str, np.ndarray]) -> None:
 def run_cmd(path: Path, target: str | None, inputs: Path | None, seed: int | None, output_dir: Path | None,
             timeout: float | None, profile: bool) -> None:
     """Run a build directory (or any bare-metal ELF with --target) on the target's simulator."""
-    from tvmx.run.runner import load_inputs, run_build, run_elf
+    from tvmx.run.runner import load_inputs, read_io, run_build, run_elf
     from tvmx.simulator.guest import TRAP_HINT, parse_trap
 
     if path.is_file():
@@ -180,7 +180,7 @@ def run_cmd(path: Path, target: str | None, inputs: Path | None, seed: int | Non
     if not path.is_dir():
         raise TvmxError(f"{path}: no such build directory or ELF file", hint="pass BUILD_DIR or a .elf")
     tgt = load_target(target or _build_target(path))
-    io = json.loads((path / "io.json").read_text()) if (path / "io.json").is_file() else {"inputs": []}
+    io = read_io(path) if (path / "io.json").is_file() else {"inputs": []}  # run_build says what is missing
     result = run_build(tgt, path, load_inputs(io, inputs, seed), output_dir, timeout=timeout)
     _print_outputs(result.outputs)
     if profile:

@@ -75,6 +75,8 @@ def parse_input_shapes(specs: tuple[str, ...]) -> dict[str, tuple[int, ...]]:
         try:
             if not sep or not name:
                 raise ValueError
+            if name in shapes:
+                raise InputError(f"--input-shape gives input '{name}' twice", hint="give each input one shape")
             shapes[name] = tuple(int(d) for d in dims.split(","))
             if any(d <= 0 for d in shapes[name]):
                 raise ValueError

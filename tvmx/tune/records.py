@@ -60,7 +60,10 @@ def target_fingerprint(target: Target) -> str:
 
 def records_folder(root: Path | None, target: Target) -> Path:
     """Where the records of this target live under `root` (default: the per-user cache)."""
-    return (root or default_records_dir()) / target_fingerprint(target)
+    root = root or default_records_dir()
+    if root.exists() and not root.is_dir():
+        raise InputError(f"--records {root}: not a folder", hint="pass the folder `tvmx tune --records` wrote")
+    return root / target_fingerprint(target)
 
 
 def open_existing(root: Path | None, target: Target) -> Records | None:
