@@ -7,7 +7,7 @@ APT_PACKAGES := clang lld llvm binutils-riscv64-unknown-elf gcc-riscv64-unknown-
                 picolibc-riscv64-unknown-elf device-tree-compiler g++ python3-venv
 DEMO_DIR := build/demo
 
-.PHONY: setup apt venv demo test lint bench bench-tune clean fuzz
+.PHONY: setup apt venv demo test lint bench bench-tune clean fuzz coverage
 
 setup: apt venv
 
@@ -53,6 +53,10 @@ bench: setup
 	$(PY) benchmarks/compile_time.py
 	$(PY) benchmarks/gemmini_matmul.py
 	$(PY) benchmarks/gemmini_models.py
+
+# every ONNX op TVM's importer knows, one small model each, on rv64gc vs onnxruntime -> docs/onnx_coverage.md
+coverage: setup
+	$(PY) benchmarks/coverage.py -o docs/onnx_coverage.md
 
 # tvmx tune on the int8 layers of a ResNet-style CNN on gemmini: per layer and whole model, local and Dask
 bench-tune: setup

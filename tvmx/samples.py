@@ -128,50 +128,338 @@ def dwsep(seed: int = 0, softmax: bool = True) -> onnx.ModelProto:
     return g.model("dwsep", [("x", [1, 3, 32, 32])], g.node("Softmax", [y], axis=1) if softmax else y, [1, 10])
 
 
-def materialize_light(name: str, seed: int = 0, image: int | None = None) -> onnx.ModelProto:
+LIGHT_MODELS = ("bvlc_alexnet", "densenet121", "inception_v1", "inception_v2", "resnet50", "shufflenet",
+                "squeezenet", "vgg19", "zfnet512")
+
+
+def materialize_light(name: str, seed: int = 0, image: int | None = None, calibrate: bool = True) -> onnx.ModelProto:
     """An `onnx` test-data "light" model with its ConstantOfShape weights replaced by seeded random
-    initializers (BatchNorm variances positive), optionally with a smaller square input image."""
+    initializers, optionally at a smaller square input image (flattening reshapes, global pools and
+    the first classifier's weights follow the new size).
+
+    `calibrate` keeps the activations in range, as trained weights do: each BatchNormalization gets
+    the statistics of its input and every other conv or Gemm is scaled to unit output variance,
+    measured with onnxruntime on a batch of seeded random inputs. Without it, residual sums grow
+    through the network and the softmax saturates to one-hot outputs, which verify little."""
     model = onnx.load(str(LIGHT_DIR / f"light_{name}.onnx"))
+    _resize(model, image=image)
     rng = np.random.default_rng(seed)
-    shapes = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
-    bn_role: dict[str, str] = {}
+    # Some light models keep a few small tensors (biases, BatchNorm statistics) as real values.
+    weights = {**_float_initializers(model), **_random_weights(model, rng)}
+    if calibrate:
+        probe = onnx.ModelProto()
+        probe.CopyFrom(model)
+        _resize(probe, batch=CALIBRATION_BATCH)
+        _calibrate(_weights_as_inputs(probe, weights), weights, rng)
+    _install_weights(model, weights)
+    model.ir_version = IR_VERSION  # IR 3 wants initializers listed as inputs; later versions do not
+    del model.graph.value_info[:]  # stale for a new image size; output shapes do not depend on it
+    model = onnx.shape_inference.infer_shapes(model)
+    onnx.checker.check_model(model)
+    return model
+
+
+CALIBRATION_BATCH = 8  # random images: statistics of a 1x1 feature map need more than one
+
+
+def _weight_roles(model: onnx.ModelProto) -> dict[str, str]:
+    """ConstantOfShape output -> what it is: a BatchNorm scale/bias/mean/var, an affine scale (Mul)
+    or shift (Add, also through Unsqueeze), else a conv/Gemm weight or bias by its rank."""
+    unsqueezed = {n.output[0]: n.input[0] for n in model.graph.node if n.op_type == "Unsqueeze"}
+    roles: dict[str, str] = {}
     for node in model.graph.node:
         if node.op_type == "BatchNormalization":
             for role, inp in zip(("x", "scale", "bias", "mean", "var"), node.input, strict=False):
-                bn_role[inp] = role
-    kept, new_inits = [], []
-    for node in model.graph.node:
-        if node.op_type == "ConstantOfShape" and node.input[0] in shapes:
-            shape = tuple(int(d) for d in shapes[node.input[0]])
-            kind = bn_role.get(node.output[0])
-            fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
-            if kind in ("scale", "var"):
-                arr = rng.uniform(0.5, 1.5, shape)
-            elif kind in ("bias", "mean") or len(shape) == 1:
-                arr = rng.standard_normal(shape) * 0.05
-            else:
-                arr = rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)
-            new_inits.append(numpy_helper.from_array(arr.astype(np.float32), node.output[0]))
+                roles[inp] = role
+        elif node.op_type in ("Mul", "Add"):
+            for inp in node.input[1:]:
+                roles[unsqueezed.get(inp, inp)] = "scale" if node.op_type == "Mul" else "bias"
+    return roles
+
+
+def _weight_nodes(model: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
+    """The ConstantOfShape nodes that stand for weights: output name -> shape."""
+    shapes = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    return {n.output[0]: tuple(int(d) for d in shapes[n.input[0]]) for n in model.graph.node
+            if n.op_type == "ConstantOfShape" and n.input[0] in shapes}
+
+
+def _random_weights(model: onnx.ModelProto, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Seeded random values for the ConstantOfShape weights: He-normal conv and Gemm weights, small
+    biases, BatchNorm scales and variances around 1."""
+    roles = _weight_roles(model)
+    weights = {}
+    for name, shape in _weight_nodes(model).items():
+        kind = roles.get(name)
+        if kind in ("scale", "var"):
+            arr = rng.uniform(0.5, 1.5, shape).astype(np.float32)
+        elif kind in ("bias", "mean") or len(shape) == 1:
+            arr = rng.standard_normal(shape, dtype=np.float32) * np.float32(0.05)
         else:
-            kept.append(node)
+            arr = rng.standard_normal(shape, dtype=np.float32) * np.float32(np.sqrt(2.0 / int(np.prod(shape[1:]))))
+        weights[name] = arr
+    return weights
+
+
+def _float_initializers(model: onnx.ModelProto) -> dict[str, np.ndarray]:
+    used = {i for n in model.graph.node for i in n.input}
+    return {t.name: numpy_helper.to_array(t) for t in model.graph.initializer
+            if t.data_type == TensorProto.FLOAT and t.name in used}
+
+
+def _drop_weight_nodes(model: onnx.ModelProto, weights: dict[str, np.ndarray]) -> None:
+    """Remove the ConstantOfShape weight nodes, their shape constants, the initializers `weights`
+    replaces, and initializers that old IR versions list as graph inputs."""
+    kept = [n for n in model.graph.node if not (n.op_type == "ConstantOfShape" and n.output[0] in weights)]
     used = {i for n in kept for i in n.input}
-    inits = [t for t in model.graph.initializer if t.name in used] + new_inits
-    init_names = {t.name for t in inits}
-    inputs = [i for i in model.graph.input if i.name not in shapes and i.name not in init_names]
-    if image is not None:
-        dims = inputs[0].type.tensor_type.shape.dim
-        dims[2].dim_value = dims[3].dim_value = image
+    inits = [t for t in model.graph.initializer if t.name in used and t.name not in weights]
+    init_names = {t.name for t in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in init_names and i.name not in weights]
     del model.graph.node[:]
     model.graph.node.extend(kept)
     del model.graph.initializer[:]
     model.graph.initializer.extend(inits)
     del model.graph.input[:]
     model.graph.input.extend(inputs)
-    model.ir_version = IR_VERSION  # IR 3 wants initializers listed as inputs; later versions do not
-    del model.graph.value_info[:]  # stale for a new image size; output shapes do not depend on it
-    model = onnx.shape_inference.infer_shapes(model)
-    onnx.checker.check_model(model)
+
+
+def _install_weights(model: onnx.ModelProto, weights: dict[str, np.ndarray]) -> None:
+    _drop_weight_nodes(model, weights)
+    model.graph.initializer.extend(numpy_helper.from_array(arr, name) for name, arr in weights.items())
+
+
+def _weights_as_inputs(model: onnx.ModelProto, weights: dict[str, np.ndarray]) -> onnx.ModelProto:
+    """The model with every weight a graph input, so one onnxruntime session runs it with any values."""
+    _drop_weight_nodes(model, weights)
+    model.graph.input.extend(helper.make_tensor_value_info(n, TensorProto.FLOAT, a.shape) for n, a in weights.items())
+    model.ir_version = IR_VERSION
     return model
+
+
+def _value_shapes(model: onnx.ModelProto) -> dict[str, list[int]]:
+    inferred = onnx.shape_inference.infer_shapes(model)
+    values = [*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output]
+    return {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in values
+            if v.type.tensor_type.HasField("shape")}
+
+
+def _resize(model: onnx.ModelProto, *, image: int | None = None, batch: int | None = None) -> None:
+    """Give the model (still with its ConstantOfShape weights) a square `image` input or a `batch`:
+    rewrite the shape-dependent constants in graph order, inferring shapes again after each change."""
+    if image is None and batch is None:
+        return
+    original = _value_shapes(model)
+    data = next(i for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}
+                and len(i.type.tensor_type.shape.dim) == 4)
+    dims = data.type.tensor_type.shape.dim
+    if image is not None:
+        dims[2].dim_value = dims[3].dim_value = image
+    if batch is not None:
+        dims[0].dim_value = batch
+    del model.graph.value_info[:]
+    inits = {t.name: t for t in model.graph.initializer}
+    producers = {o: n for n in model.graph.node for o in n.output}
+    shapes = _value_shapes(model)
+    for node in model.graph.node:
+        changed = False
+        if node.op_type == "Reshape" and node.input[1] in inits:
+            old = original[node.input[0]], [int(d) for d in numpy_helper.to_array(inits[node.input[1]])]
+            target = _reshaped(*old, shapes[node.input[0]])
+            if target != old[1]:
+                node.input[1] = _add_init(model, inits, np.array(target, np.int64), f"{node.name}_shape")
+                changed = True
+        elif node.op_type in ("AveragePool", "MaxPool") and _was_global_pool(node, original):
+            changed = _make_global(node, shapes[node.input[0]])
+        elif node.op_type == "Gemm":
+            changed = _resize_gemm_weight(model, node, shapes, inits, producers)
+        if changed:
+            shapes = _value_shapes(model)
+    empty = [name for name, shape in _value_shapes(model).items() if any(d <= 0 for d in shape)]
+    if empty or any(o.name not in shapes for o in model.graph.output):
+        raise ValueError(f"{image}x{image} is too small an image for this model (no pixels left in "
+                         f"'{empty[0] if empty else model.graph.output[0].name}')")
+
+
+def _add_init(model: onnx.ModelProto, inits: dict[str, onnx.TensorProto], arr: np.ndarray, name: str) -> str:
+    tensor = numpy_helper.from_array(arr, name)
+    model.graph.initializer.append(tensor)
+    inits[name] = tensor
+    return name
+
+
+def _reshaped(old_in: list[int], old_out: list[int], new_in: list[int]) -> list[int]:
+    """A Reshape target for a new input shape: the leading and trailing dimensions the old target
+    copied from its input follow the input; the middle (a flattened or split group) keeps its split,
+    or is the flattened size where it was a single dimension."""
+    if old_in == new_in:
+        return old_out
+    if any(d <= 0 for d in new_in):
+        raise ValueError(f"too small an image for this model (a reshape of an empty {new_in})")
+    head = 0
+    while head < min(len(old_in), len(old_out)) and old_in[head] == old_out[head]:
+        head += 1
+    tail = 0
+    while (tail < min(len(old_in), len(old_out)) - head
+           and old_in[len(old_in) - 1 - tail] == old_out[len(old_out) - 1 - tail]):
+        tail += 1
+    old_mid, new_mid = old_out[head:len(old_out) - tail], new_in[head:len(new_in) - tail]
+    size = int(np.prod(new_mid))
+    if len(old_mid) == 1:
+        old_mid = [size]
+    elif int(np.prod(old_mid)) != size:
+        raise ValueError(f"cannot resize the reshape {old_in} -> {old_out} to an input {new_in}")
+    return [*new_in[:head], *old_mid, *new_in[len(new_in) - tail:]]
+
+
+def _was_global_pool(node: onnx.NodeProto, original: dict[str, list[int]]) -> bool:
+    """A pool whose fixed window covered its whole input at the original image size."""
+    return all(d == 1 for d in original[node.output[0]][2:]) and any(d > 1 for d in original[node.input[0]][2:])
+
+
+def _make_global(node: onnx.NodeProto, in_shape: list[int]) -> bool:
+    """Set the window of a global pool to the whole (padded) input of its new size."""
+    attrs = {a.name: a for a in node.attribute}
+    spatial = in_shape[2:]
+    pads = list(attrs["pads"].ints) if "pads" in attrs else [0] * 2 * len(spatial)
+    kernel = [d + pads[i] + pads[i + len(spatial)] for i, d in enumerate(spatial)]
+    if list(attrs["kernel_shape"].ints) == kernel:
+        return False
+    del attrs["kernel_shape"].ints[:]
+    attrs["kernel_shape"].ints.extend(kernel)
+    return True
+
+
+def _resize_gemm_weight(model: onnx.ModelProto, node: onnx.NodeProto, shapes: dict[str, list[int]],
+                        inits: dict[str, onnx.TensorProto], producers: dict[str, onnx.NodeProto]) -> bool:
+    """The classifier after a flatten has as many inputs as the new flattened size."""
+    k = shapes[node.input[0]][-1]
+    trans_b = any(a.name == "transB" and a.i for a in node.attribute)
+    weight = producers.get(node.input[1])
+    if weight is None or weight.op_type != "ConstantOfShape" or weight.input[0] not in inits:
+        return False
+    shape = [int(d) for d in numpy_helper.to_array(inits[weight.input[0]])]
+    axis = 1 if trans_b else 0
+    if shape[axis] == k:
+        return False
+    shape[axis] = k
+    weight.input[0] = _add_init(model, inits, np.array(shape, np.int64), f"{weight.output[0]}__resized_shape")
+    return True
+
+
+def _calibrate(probe: onnx.ModelProto, weights: dict[str, np.ndarray], rng: np.random.Generator) -> None:
+    """Set each BatchNormalization's mean and variance to those of its input, and scale every conv
+    or Gemm that no BatchNormalization follows to unit output variance: in one onnxruntime run of
+    `probe` (the model with its weights as inputs) rewritten to normalize as it goes, so each layer
+    sees its inputs as calibrated. The statistics it reads back become the weights: the calibrated
+    model computes what the probe did."""
+    import onnxruntime as ort
+
+    nodes = _calibration_nodes(probe)
+    source = _weight_source(probe, weights)
+    params = {i: [source(name) for name in _calibrated_params(probe.graph.node[i])] for i in nodes}
+    is_bn = {i: probe.graph.node[i].op_type == "BatchNormalization" for i in nodes}
+    stats = _normalize_in_graph(probe, nodes)
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    feeds = {i.name: rng.standard_normal([d.dim_value for d in i.type.tensor_type.shape.dim]).astype(np.float32)
+             for i in probe.graph.input if i.name not in weights}
+    names = [n for i in nodes for n in stats[i]]
+    values = dict(zip(names, session.run(names, {**feeds, **weights}), strict=True))
+    for i in nodes:
+        measured = [values[n] for n in stats[i]]
+        if is_bn[i]:
+            for name, value in zip(params[i], measured, strict=True):  # mean, variance
+                weights[name] = value.astype(np.float32)
+        else:
+            for name in params[i]:  # weight and bias: the output scales with both
+                weights[name] = (weights[name] / measured[0].reshape(())).astype(np.float32)
+
+
+def _calibration_nodes(model: onnx.ModelProto) -> list[int]:
+    """The indices of every BatchNormalization, and of every conv or Gemm whose only consumer is not one."""
+    consumers: dict[str, list[str]] = {}
+    for node in model.graph.node:
+        for i in node.input:
+            consumers.setdefault(i, []).append(node.op_type)
+    return [i for i, n in enumerate(model.graph.node) if n.op_type == "BatchNormalization" or (
+        n.op_type in ("Conv", "Gemm") and consumers.get(n.output[0], []) != ["BatchNormalization"])]
+
+
+def _normalize_in_graph(model: onnx.ModelProto, nodes: list[int]) -> dict[int, list[str]]:
+    """Rewrite `model` in place: each BatchNormalization of `nodes` normalizes by the statistics of
+    its input (per-channel means; one variance, the mean of the channels': per-channel ones from
+    the few values of a 1x1 map would blow up near-constant channels on any other input), each conv
+    or Gemm output is divided by its standard deviation. Returns, per node, the graph outputs that
+    hold those statistics (mean and variance; standard deviation)."""
+    ranks = {name: len(shape) for name, shape in _value_shapes(model).items()}
+    calibrated = set(nodes)
+    graph = model.graph
+    graph.initializer.extend([numpy_helper.from_array(np.array([-1], np.int64), "__cal_flat"),
+                              numpy_helper.from_array(np.array(1e-12, np.float32), "__cal_tiny")])
+    new_nodes: list[onnx.NodeProto] = []
+    stats: dict[int, list[str]] = {}
+
+    def op(op_type: str, inputs: list[str], out: str, **attrs: Any) -> str:
+        new_nodes.append(helper.make_node(op_type, inputs, [out], **attrs))
+        return out
+
+    for index, node in enumerate(graph.node):
+        if index not in calibrated:
+            new_nodes.append(node)
+            continue
+        tag = f"__cal{index}"
+        if node.op_type == "BatchNormalization":
+            x = node.input[0]
+            axes = [a for a in range(ranks[x]) if a != 1]
+            mean4 = op("ReduceMean", [x], f"{tag}_mean4", axes=axes, keepdims=1)
+            centred = op("Sub", [x, mean4], f"{tag}_centred")
+            var = op("ReduceMean", [op("Mul", [centred, centred], f"{tag}_sq")], f"{tag}_var0", keepdims=0)
+            mean = op("Reshape", [mean4, "__cal_flat"], f"{tag}_mean")
+            variance = op("Expand", [var, op("Shape", [mean], f"{tag}_shape")], f"{tag}_var")
+            bn = onnx.NodeProto()
+            bn.CopyFrom(node)
+            bn.input[3], bn.input[4] = mean, variance
+            new_nodes.append(bn)
+            stats[index] = [mean, variance]
+        else:
+            y = node.output[0]
+            raw = onnx.NodeProto()
+            raw.CopyFrom(node)
+            raw.output[0] = f"{tag}_raw"
+            new_nodes.append(raw)
+            centred = op("Sub", [raw.output[0], op("ReduceMean", [raw.output[0]], f"{tag}_mean", keepdims=1)],
+                         f"{tag}_centred")
+            power = op("ReduceMean", [op("Mul", [centred, centred], f"{tag}_sq")], f"{tag}_power", keepdims=1)
+            std = op("Sqrt", [op("Add", [power, "__cal_tiny"], f"{tag}_power_eps")], f"{tag}_std")
+            op("Div", [raw.output[0], std], y)
+            stats[index] = [std]
+    del graph.node[:]
+    graph.node.extend(new_nodes)
+    del graph.output[:]
+    graph.output.extend(helper.make_tensor_value_info(n, TensorProto.FLOAT, None)
+                        for names in stats.values() for n in names)
+    return stats
+
+
+def _calibrated_params(node: onnx.NodeProto) -> list[str]:
+    """BatchNorm: mean and variance; conv or Gemm: weight and bias."""
+    return list(node.input[3:5]) if node.op_type == "BatchNormalization" else list(node.input[1:3])
+
+
+def _weight_source(model: onnx.ModelProto, weights: dict[str, np.ndarray]) -> Callable[[str], str]:
+    """The weight a parameter is a reshaped view of (Inception's classifier weight is a Reshape)."""
+    producers = {o: n for n in model.graph.node for o in n.output}
+
+    def source(name: str) -> str:
+        while name not in weights:
+            node = producers.get(name)
+            if node is None or node.op_type not in ("Reshape", "Unsqueeze", "Flatten"):
+                raise ValueError(f"calibration: '{name}' is not a weight")
+            name = node.input[0]
+        return name
+
+    return source
 
 
 SAMPLES: dict[str, Callable[[], onnx.ModelProto]] = {

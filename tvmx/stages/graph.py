@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from tvmx.build.builddir import atomic_write
-from tvmx.errors import UnsupportedError
+from tvmx.errors import TvmxError, UnsupportedError
 from tvmx.stages.artifacts import GraphModule, ImportedModel
 from tvmx.stages.context import StageContext
 
@@ -13,9 +20,12 @@ from tvmx.stages.context import StageContext
 def graph_passes() -> list[object]:
     from tvm import relax
 
+    from tvmx.schedules.pool_order import legalize_map
+
     return [
         relax.transform.DecomposeOpsForInference(),  # BatchNorm etc. into elementwise arithmetic
-        relax.transform.LegalizeOps(),  # every Relax op into a TIR PrimFunc
+        _fold_constants_pass(),
+        relax.transform.LegalizeOps(legalize_map()),  # every Relax op into a TIR PrimFunc (pools: ORT's order)
         relax.transform.AnnotateTIROpPattern(),
         relax.transform.FoldConstant(),
         relax.transform.FuseOps(),
@@ -23,7 +33,180 @@ def graph_passes() -> list[object]:
     ]
 
 
-def check_legalized(mod: object) -> None:
+def _reshaped(x: np.ndarray, shape: tuple[int, ...], _call: Any) -> np.ndarray:
+    return x.reshape(shape)
+
+
+def _transposed(x: np.ndarray, _shape: tuple[int, ...], call: Any) -> np.ndarray:
+    axes = call.attrs.axes
+    return np.transpose(x, None if axes is None else [int(a) for a in axes])
+
+
+# Relax ops whose numpy result is bit-identical to the TIR TVM would JIT-compile for them (IEEE
+# add/sub/mul/div/sqrt, moves of values): folded here in microseconds instead of one LLVM build each.
+_BINARY: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "relax.add": np.add, "relax.subtract": np.subtract, "relax.multiply": np.multiply,
+    "relax.divide": np.divide,
+}
+_UNARY: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "relax.sqrt": np.sqrt, "relax.negative": np.negative,
+    "relax.rsqrt": lambda x: np.divide(np.ones_like(x), np.sqrt(x)),
+}
+_MOVES: dict[str, Callable[[np.ndarray, tuple[int, ...], Any], np.ndarray]] = {
+    "relax.expand_dims": _reshaped, "relax.squeeze": _reshaped, "relax.reshape": _reshaped,
+    "relax.permute_dims": _transposed,
+}
+MAX_FOLDED_GROWTH = 4  # a broadcast may not turn a small constant into a large one
+
+
+def _fold(call: Any, args: list[np.ndarray]) -> np.ndarray | None:
+    """The value of `call` on constant `args`, or None where it is not an op folded here."""
+    name = str(call.op.name)
+    shape = tuple(int(d) for d in call.ty.shape)
+    floats = all(a.dtype.kind == "f" for a in args)
+    with np.errstate(all="ignore"):  # inf and NaN come out as TVM's kernels would compute them
+        if name in _BINARY and floats:
+            return _BINARY[name](args[0], args[1])
+        if name in _UNARY and floats:
+            return _UNARY[name](args[0])
+    if name in _MOVES:
+        return _MOVES[name](args[0], shape, call)
+    return None
+
+
+def fold_constants(mod: Any) -> Any:
+    """Fold float arithmetic and reshapes of constants (BatchNorm's statistics after
+    DecomposeOpsForInference) with numpy, before FoldConstant would build a kernel for each."""
+    import tvm
+    from tvm import relax
+
+    from tvmx.offload.rewrite import rewrite_main
+
+    def constant(expr: Any, mutator: Any) -> Any:
+        if isinstance(expr, relax.Var):
+            expr = mutator.lookup_binding(expr)
+        return expr if isinstance(expr, tvm.ir.Constant) else None
+
+    @relax.expr_functor.mutator
+    class Fold(relax.PyExprMutator):  # type: ignore[misc]
+        def visit_call_(self, call: Any) -> Any:
+            call = super().visit_call_(call)
+            if not isinstance(call.op, tvm.ir.Op) or not isinstance(call.ty, relax.TensorType):
+                return call
+            consts = [constant(a, self) for a in call.args]
+            tensors = [c for c in consts if c is not None]
+            if not tensors or len(tensors) < len([a for a in call.args if not isinstance(a, relax.ShapeExpr)]):
+                return call
+            arrays = [c.value.numpy() for c in tensors]
+            value = _fold(call, arrays)
+            if value is None or str(value.dtype) != str(call.ty.dtype) or tuple(value.shape) != tuple(
+                    int(d) for d in call.ty.shape):
+                return call
+            if value.nbytes > MAX_FOLDED_GROWTH * max(sum(a.nbytes for a in arrays), 1 << 16):
+                return call
+            return relax.const(np.ascontiguousarray(value), str(value.dtype))
+
+    return rewrite_main(Fold(mod), mod)
+
+
+def _fold_constants_pass() -> Any:
+    import tvm
+
+    return tvm.ir.transform.module_pass(lambda mod, _ctx: fold_constants(mod), opt_level=0,
+                                        name="tvmx.FoldConstantsNumpy")
+
+
+# Relax op names (lower case, no dots or underscores) that are not their ONNX op's name.
+RELAX_TO_ONNX = {"power": "pow", "floormod": "mod", "avgpool2d": "averagepool", "maxpool2d": "maxpool",
+                 "conv2d": "conv", "conv2dtranspose": "convtranspose", "permutedims": "transpose"}
+
+
+def onnx_nodes_of(relax_op: str, model_path: Path) -> str:
+    """' in node 'a' (Op)' for the ONNX nodes whose op type is the Relax op's name ('relax.cumsum',
+    a legalization '_nn_prelu'), else ''; for error messages, so only read on the error path."""
+    from tvmx.stages.import_onnx import load_onnx
+
+    def key(name: str) -> str:
+        name = re.sub(r"^(relax\.)?(_?nn[._])?", "", name.lower()).replace("_", "").replace(".", "")
+        return RELAX_TO_ONNX.get(name, name)
+
+    try:
+        nodes = [(i, n) for i, n in enumerate(load_onnx(model_path).graph.node) if key(n.op_type) == key(relax_op)]
+    except TvmxError:
+        return ""
+    if not nodes:
+        return ""
+    names = ", ".join(f"'{n.name or '#' + str(i)}'" for i, n in nodes[:3])
+    more = " ..." if len(nodes) > 3 else ""
+    return f" in node{'s' if len(nodes) > 1 else ''} {names}{more} ({nodes[0][1].op_type})"
+
+
+# Element types TVM imports but the plain C kernels have no type for.
+C_UNSUPPORTED_DTYPES = ("float16", "bfloat16", "float8", "float4")
+
+
+def check_dtypes(mod: Any, model_path: Path) -> None:
+    """A tensor of an element type C has no type for (half, bfloat16): one error naming the node."""
+    from tvm import relax
+
+    seen: set[str] = set()
+
+    def visit(expr: Any) -> None:
+        ty = getattr(expr, "ty", None) if isinstance(expr, relax.Expr) else None
+        if isinstance(ty, relax.TensorType) and str(ty.dtype).startswith(C_UNSUPPORTED_DTYPES):
+            seen.add(str(ty.dtype))
+
+    relax.analysis.post_order_visit(mod["main"], visit)
+    if seen:
+        dtype = sorted(seen)[0]
+        raise UnsupportedError(f"the model computes in {dtype}{_onnx_node_of_dtype(model_path, dtype)}, which the "
+                               "bare-metal C kernels cannot represent",
+                               hint="cast to float32 (or quantize to int8) in the model")
+
+
+def _onnx_node_of_dtype(model_path: Path, dtype: str) -> str:
+    import onnx
+
+    from tvmx.stages.import_onnx import load_onnx
+
+    family = next(f for f in C_UNSUPPORTED_DTYPES if dtype.startswith(f))
+    model = onnx.shape_inference.infer_shapes(load_onnx(model_path))
+    types = {v.name: onnx.TensorProto.DataType.Name(v.type.tensor_type.elem_type).lower()
+             for v in [*model.graph.input, *model.graph.value_info, *model.graph.output]}
+    for i, node in enumerate(model.graph.node):
+        if any(types.get(name, "").startswith(family) for name in [*node.input, *node.output]):
+            return f" in node '{node.name or '#' + str(i)}' ({node.op_type})"
+    return ""
+
+
+def run_graph_passes(mod: Any, model_path: Path) -> Any:
+    """TVM's passes; an error raised inside TVM (a legalization's assertion on a shape it does not
+    handle) is one UnsupportedError naming the op and its ONNX node. tvmx's own bugs stay bugs."""
+    import tvm
+
+    try:
+        return tvm.ir.transform.Sequential(graph_passes())(mod)
+    except Exception as exc:
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.endswith(".py")]
+        if not frames or "/tvmx/" in frames[-1].filename or "/tvm/" not in frames[-1].filename:
+            raise
+        op = _legalized_op(frames)
+        where = f" ({op}{onnx_nodes_of(op, model_path)})" if op else ""
+        detail = str(exc).strip().splitlines()
+        reason = detail[-1] if detail else f"{type(exc).__name__} at `{frames[-1].line}`"
+        raise UnsupportedError(f"TVM cannot lower this model{where}: {reason[:200]}",
+                               hint="check the op's input shapes against the ONNX spec (onnxruntime too may "
+                                    "refuse it), or replace the op") from exc
+
+
+def _legalized_op(frames: list[traceback.FrameSummary]) -> str | None:
+    """The Relax op whose legalization raised, from the name of TVM's legalize function for it
+    (`_nn_prelu`); None where only a shared helper (`binary_call_te`) shows."""
+    names = [f.name for f in reversed(frames) if "legalize_ops" in f.filename and f.name.startswith("_")]
+    return names[0].lstrip("_") if names else None
+
+
+def check_legalized(mod: object, model_path: Path | None = None) -> None:
     """Ops without a TIR legalization would need the Relax VM at run time, which bare metal lacks."""
     from tvm import relax
 
@@ -39,8 +222,9 @@ def check_legalized(mod: object) -> None:
 
     relax.analysis.post_order_visit(mod["main"], visit)  # type: ignore[index]
     if leftovers:
+        nodes = "".join(onnx_nodes_of(op, model_path) for op in sorted(leftovers)) if model_path else ""
         raise UnsupportedError(
-            f"no bare-metal lowering for: {', '.join(sorted(leftovers))}",
+            f"no bare-metal lowering for: {', '.join(sorted(leftovers))}{nodes}",
             hint="these ops have no TIR legalization in TVM 0.27; replace them in the model",
         )
 
@@ -53,6 +237,7 @@ def run(ctx: StageContext, model: ImportedModel) -> GraphModule:
 
     out_dir = ctx.stage_dir(2, "relax")
     mod = model.mod
+    check_dtypes(mod, ctx.model_path)
     outputs = []
     functions = ctx.offload_functions
     if functions and ctx.target.accelerator is not None:
@@ -83,8 +268,8 @@ def run(ctx: StageContext, model: ImportedModel) -> GraphModule:
     from tvmx.offload.int8_tables import int8_tables
 
     mod = int8_tables(mod)  # int8 activations: table lookups instead of float functions
-    mod = tvm.ir.transform.Sequential(graph_passes())(mod)
-    check_legalized(mod)
+    mod = run_graph_passes(mod, ctx.model_path)
+    check_legalized(mod, ctx.model_path)
     text = out_dir / "module.py"
     atomic_write(text, mod.script(show_meta=False))
     kernels = [gv.name_hint for gv, f in mod.functions.items() if isinstance(f, tvm.tirx.PrimFunc)]

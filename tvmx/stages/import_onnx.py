@@ -109,7 +109,7 @@ def _check_opsets(model: onnx.ModelProto, path: Path) -> None:
                                    f"knows (up to {newest})", hint="export the model with an older opset, e.g. 17")
 
 
-SUPPORTED_INPUT_DTYPES = ("float32", "int8", "uint8", "int32", "int64", "bool")
+SUPPORTED_INPUT_DTYPES = ("float32", "float64", "int8", "uint8", "int16", "int32", "int64", "bool")
 
 
 def _elem_dtype(name: str, elem_type: int) -> str:

@@ -85,6 +85,47 @@ def _plain_c_pipeline() -> tuple[Any, Any, Any]:
     return _pipeline, _finalize, cp.finalize_device_passes
 
 
+# TIR math intrinsics TVM's C target has no lowering rule for ("Unresolved call tirx.fabs"):
+# op -> C functions for float32 and float64, each called with the intrinsic's arguments.
+C_MATH_RULES = {
+    "tirx.fabs": ("fabsf", "fabs"),
+    "tirx.exp2": ("exp2f", "exp2"),
+    "tirx.fmod": ("fmodf", "fmod"),
+}
+
+
+def _c_math_rule(name32: str, name64: str) -> Any:
+    def rule(op: Any) -> Any:
+        from tvm import tirx
+
+        dtype = str(op.ty.dtype) if hasattr(op.ty, "dtype") else str(op.ty)
+        names = {"float32": name32, "float64": name64}
+        return tirx.call_pure_extern(dtype, names[dtype], *op.args) if dtype in names else op
+
+    return rule
+
+
+def _exp10_rule(op: Any) -> Any:
+    """exp10 is not ISO C: pow(10, x)."""
+    from tvm import tirx
+
+    dtype = str(op.ty.dtype) if hasattr(op.ty, "dtype") else str(op.ty)
+    names = {"float32": "powf", "float64": "pow"}
+    if dtype not in names:
+        return op
+    return tirx.call_pure_extern(dtype, names[dtype], tirx.const(10.0, dtype), *op.args)
+
+
+@lru_cache(maxsize=1)
+def register_c_math_rules() -> None:
+    """Once per process: TVM keeps intrinsic rules in a global registry."""
+    from tvm.tirx import register_intrin_lowering
+
+    for op_name, (name32, name64) in C_MATH_RULES.items():
+        register_intrin_lowering(op_name, target="c", f=_c_math_rule(name32, name64), level=99)
+    register_intrin_lowering("tirx.exp10", target="c", f=_exp10_rule, level=99)
+
+
 def _exact_float32(imm: Any) -> Any:
     """A float32 constant whose printed form (7 significant digits) would not round-trip, as
     tvmx_f32(bits); any other constant as it is."""
@@ -110,25 +151,35 @@ def _exact_float_constants_pass() -> Any:
 
 
 def _with_pointer_params(func: Any) -> Any:
-    """`f(A: Buffer)` -> `f(A_ptr: float*)` with `DeclBuffer(A, data=A_ptr)` at the top of the body."""
+    """`f(A: Buffer)` -> `f(A_ptr: float*)` with `DeclBuffer(A, data=A_ptr)` at the top of the body.
+    A symbolic element offset (TOPI's extern kernels, e.g. scatter, declare one) is 0: every kernel
+    argument is a pointer to its tensor's first element."""
     import tvm
     from tvm import tirx
     from tvm.tirx.buffer import is_buffer_var
 
-    params, decls = [], []
+    params, decls, offsets = [], [], []
     for i, p in enumerate(func.params):
         if is_buffer_var(p):
+            if isinstance(p.elem_offset, tirx.Var):
+                offsets.append(p.elem_offset)
             # ONNX names such as "gpu_0/data_0" reach TIR unchanged; C needs identifiers.
             name = re.sub(r"\W", "_", p.name)
-            name = name if name.isidentifier() and name != "_" else f"arg{i}"
+            name = name if name.isidentifier() and name != "_" and name not in _NONFINITE else f"arg{i}"
             ptr = tirx.Var(name, tvm.ir.PointerType(tvm.ir.PrimType(p.dtype)))
             params.append(ptr)
             decls.append(tirx.DeclBuffer(p, data=ptr))
         else:
             params.append(p)
-    return tirx.PrimFunc(params, tirx.SeqStmt([*decls, func.body]), func.ret_type, func.attrs)
+    binds = [tirx.Bind(offset, tirx.IntImm(str(offset.ty), 0)) for offset in offsets]
+    return tirx.PrimFunc(params, tirx.SeqStmt([*binds, *decls, func.body]), func.ret_type, func.attrs)
 
 
+# TVM's C codegen prints non-finite literals as bare `inff`, `inf`, `nanf`, `nan`, which C does not
+# define (a NaN or inf constant of the model, or isinf's lowering): the compiler's builtins instead.
+_NONFINITE = {"inff": "__builtin_inff()", "inf": "__builtin_inf()", "nanf": '__builtin_nanf("")',
+              "nan": '__builtin_nan("")'}
+_NONFINITE_LITERAL = re.compile(r"(?<![\w.])(inff|inf|nanf|nan)\b(?!\s*\()")
 _TVM_LINES = re.compile(r'^(#include "tvm/.*"|#define TVM_EXPORTS|void\* __tvm_ffi__library_ctx = NULL;)\n', re.M)
 _PROTO = re.compile(r"^TVM_DLL void (\w+)\((.*)\);$", re.M)
 
@@ -149,6 +200,7 @@ def generate(kernels: Any) -> tuple[str, str]:
 
     if PIPELINE_NAME not in cp.PIPELINE_MAP:
         cp.register_tir_pipeline(PIPELINE_NAME, _plain_c_pipeline)
+    register_c_math_rules()
     funcs = {gv: _with_pointer_params(f) for gv, f in kernels.functions.items()}
     if len(funcs) == 1:
         # A lone function is made the module's packed entry point; a second, empty function avoids that.
@@ -157,6 +209,7 @@ def generate(kernels: Any) -> tuple[str, str]:
     source = _TVM_LINES.sub("", built.inspect_source())
     source = re.sub(r"^// tvm target:.*\n", "", source, flags=re.M)
     source = _RESTRICT_SIGNATURE.sub(_restrict_params, source)
+    source = _NONFINITE_LITERAL.sub(lambda m: _NONFINITE[m.group(1)], source)
     protos = [f"void {name}({args});" for name, args in _PROTO.findall(source) if name in
               {gv.name_hint for gv in kernels.functions}]
     header = "\n".join(["/* Kernel prototypes generated by tvmx. */", "#include <stdint.h>", "#include <stdbool.h>",
