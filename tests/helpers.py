@@ -6,7 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+from click.testing import CliRunner, Result
 from onnx import TensorProto, helper, numpy_helper
+
+from tvmx.cli import cli
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -34,3 +37,20 @@ def relu_add_model(shape: list[int | str]) -> onnx.ModelProto:
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)], [c])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def tvmx(*args: str) -> Result:
+    """The command line, in-process (click's CliRunner)."""
+    return CliRunner().invoke(cli, list(args))
+
+
+def assert_error(result: Result, code: int, *fragments: str) -> None:
+    """Exactly one `tvmx: error:` line (holding every fragment) plus a hint, the exit code, no traceback."""
+    assert result.exit_code == code, result.output
+    lines = result.stderr.splitlines()
+    errors = [ln for ln in lines if ln.startswith("tvmx: error: ")]
+    assert len(errors) == 1, result.stderr
+    assert any(ln.startswith("  hint: ") for ln in lines), result.stderr
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in errors[0], errors[0]

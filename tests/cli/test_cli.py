@@ -7,29 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner, Result
-from helpers import DATA, relu_add_model, save, single_op_model
+from helpers import DATA, assert_error, relu_add_model, save, single_op_model, tvmx
 
-from tvmx.cli import cli
 from tvmx.errors import ExitCode
 from tvmx.target import load_target
 from tvmx.toolchain.command import Executor
 from tvmx.toolchain.riscv import find_toolchain
-
-
-def tvmx(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args))
-
-
-def assert_error(result: Result, code: int, *fragments: str) -> None:
-    assert result.exit_code == code, result.output
-    lines = result.stderr.splitlines()
-    errors = [ln for ln in lines if ln.startswith("tvmx: error: ")]
-    assert len(errors) == 1, result.stderr
-    assert any(ln.startswith("  hint: ") for ln in lines), result.stderr
-    assert "Traceback" not in result.output
-    for fragment in fragments:
-        assert fragment in errors[0], errors[0]
 
 
 def test_stages_lists_registry_in_order() -> None:

@@ -6,29 +6,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
-from helpers import DATA
+from click.testing import Result
+from helpers import DATA, assert_error, tvmx
 
-from tvmx.cli import cli
 from tvmx.errors import ExitCode
 from tvmx.target import load_target
 from tvmx.toolchain.command import Executor
 from tvmx.toolchain.riscv import find_toolchain
 
 
-def tvmx(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args))
-
-
 def assert_usage_error(result: Result, *fragments: str) -> None:
-    assert result.exit_code == ExitCode.USAGE, result.output
-    lines = result.stderr.splitlines()
-    errors = [ln for ln in lines if ln.startswith("tvmx: error: ")]
-    assert len(errors) == 1, result.stderr
-    assert any(ln.startswith("  hint: ") for ln in lines), result.stderr
-    assert "Traceback" not in result.output
-    for fragment in fragments:
-        assert fragment in errors[0], errors[0]
+    assert_error(result, ExitCode.USAGE, *fragments)
 
 
 @pytest.fixture

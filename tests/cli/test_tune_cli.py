@@ -6,33 +6,20 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
-from helpers import relu_add_model, save
+from helpers import assert_error, relu_add_model, save, tvmx
 
-from tvmx.cli import cli
 from tvmx.errors import ExitCode
 from tvmx.tune.records import TUNING_RECORDS
 
 
-def tvmx(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args))
-
-
-def _one_error_line(result: Result, code: int, fragment: str) -> None:
-    assert result.exit_code == code, result.output
-    errors = [ln for ln in result.stderr.splitlines() if ln.startswith("tvmx: error: ")]
-    assert len(errors) == 1 and fragment in errors[0], result.stderr
-    assert "Traceback" not in result.output
-
-
 def test_contradictory_and_bad_flags(tmp_path: Path) -> None:
     model = str(save(relu_add_model([1, 4]), tmp_path / "m.onnx"))
-    _one_error_line(tvmx("tune", model, "-t", "rv64gc", "-j", "2", "--cluster", "tcp://127.0.0.1:1"),
+    assert_error(tvmx("tune", model, "-t", "rv64gc", "-j", "2", "--cluster", "tcp://127.0.0.1:1"),
                     ExitCode.USAGE, "not both")
-    _one_error_line(tvmx("tune", model, "-t", "rv64gc", "--trials", "0"), ExitCode.USAGE, "--trials")
-    _one_error_line(tvmx("tune", str(tmp_path / "none.onnx"), "-t", "rv64gc"), ExitCode.USER_ERROR,
+    assert_error(tvmx("tune", model, "-t", "rv64gc", "--trials", "0"), ExitCode.USAGE, "--trials")
+    assert_error(tvmx("tune", str(tmp_path / "none.onnx"), "-t", "rv64gc"), ExitCode.USER_ERROR,
                     "model file not found")
-    _one_error_line(tvmx("tune", model, "-t", "rv64gc", "--only", "nothing*", "--records", str(tmp_path / "r")),
+    assert_error(tvmx("tune", model, "-t", "rv64gc", "--only", "nothing*", "--records", str(tmp_path / "r")),
                     ExitCode.USER_ERROR, "matches no kernel")
 
 
@@ -44,9 +31,9 @@ def test_a_corrupt_records_file_is_one_clear_error(tmp_path: Path) -> None:
     folder = records_folder(tmp_path / "r", load_target("rv64gc"))
     folder.mkdir(parents=True)
     (folder / TUNING_RECORDS).write_text("[0, [1, 2]]\n{oops\n")
-    _one_error_line(tvmx("tune", model, "-t", "rv64gc", "--records", str(tmp_path / "r")), ExitCode.USER_ERROR,
+    assert_error(tvmx("tune", model, "-t", "rv64gc", "--records", str(tmp_path / "r")), ExitCode.USER_ERROR,
                     "line 2 is not a MetaSchedule record")
-    _one_error_line(tvmx("compile", model, "-t", "rv64gc", "--records", str(tmp_path / "r"), "-o",
+    assert_error(tvmx("compile", model, "-t", "rv64gc", "--records", str(tmp_path / "r"), "-o",
                          str(tmp_path / "b")), ExitCode.USER_ERROR, "line 2 is not a MetaSchedule record")
 
 
