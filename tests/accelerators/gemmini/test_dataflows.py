@@ -16,8 +16,7 @@ from tvmx.simulator.guest import check_exit
 
 from . import test_conv, test_conv_pool
 from .conftest import GuestRun, Rig, c_array
-from .test_instructions import rne_sat
-from .test_tiled import cfloat
+from .test_tiled import cfloat, matmul_reference
 
 pytestmark = [pytest.mark.toolchain, pytest.mark.spike]
 
@@ -61,12 +60,9 @@ def mm_program(rng: np.random.Generator) -> tuple[str, str, dict[str, np.ndarray
         b = rng.integers(-128, 128, (mm.k, mm.n))
         d = rng.integers(-50000, 50000, (1 if mm.bias == "row" else mm.m, mm.n))
         data += [c_array(f"A{c}", a, "int8_t"), c_array(f"B{c}", b, "int8_t"), c_array(f"D{c}", d, "int32_t")]
-        acc = rne_sat(a, mm.a_scale, -128, 127) @ rne_sat(b, mm.b_scale, -128, 127)
         dptr, sd = ("NULL", 0) if mm.bias == "none" else (f"&D{c}[0][0]", 0 if mm.bias == "row" else mm.n)
-        if mm.bias != "none":
-            acc = acc + d
-        ref = acc if mm.c_int32 else rne_sat(acc, mm.acc_scale, -128, 127)
-        ref = np.maximum(ref, 0) if mm.act else ref
+        ref = matmul_reference(a, b, None if mm.bias == "none" else d, a_scale=mm.a_scale, b_scale=mm.b_scale,
+                               acc_scale=mm.acc_scale, act=mm.act, c_int32=mm.c_int32)
         ctype = "int32_t" if mm.c_int32 else "int8_t"
         args = (f"{mm.m}, {mm.n}, {mm.k}, &A{c}[0][0], &B{c}[0][0], {dptr}, out, {mm.k}, {mm.n}, {sd}, {mm.n}, "
                 f"{cfloat(mm.a_scale)}, {cfloat(mm.b_scale)}, {cfloat(mm.acc_scale)}, {mm.act}, {int(mm.c_int32)}")

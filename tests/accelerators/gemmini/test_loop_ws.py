@@ -21,7 +21,7 @@ from tvmx.toolchain.command import Executor
 
 from .conftest import DATA, GuestRun, Rig, c_array
 from .test_instructions import rne_sat
-from .test_tiled import cfloat
+from .test_tiled import cfloat, matmul_reference
 
 pytestmark = [pytest.mark.toolchain, pytest.mark.spike]
 
@@ -59,12 +59,8 @@ MATMULS = [
 
 
 def reference(mm: Mm, a: np.ndarray, b: np.ndarray, d: np.ndarray) -> np.ndarray:
-    acc = rne_sat(a[:, :mm.k], mm.a_scale, -128, 127) @ b
-    if mm.bias != "none":
-        acc = acc + d
-    ref = acc if mm.c_int32 else rne_sat(acc, mm.acc_scale, -128, 127)
-    out: np.ndarray = np.maximum(ref, 0) if mm.act else ref
-    return out
+    return matmul_reference(a[:, :mm.k], b, None if mm.bias == "none" else d, a_scale=mm.a_scale, b_scale=1.0,
+                            acc_scale=mm.acc_scale, act=mm.act, c_int32=mm.c_int32)
 
 
 def case_source(i: int, mm: Mm) -> str:

@@ -49,6 +49,18 @@ def cfloat(x: float) -> str:
     return f"{float(np.float32(x))!r}f"
 
 
+def matmul_reference(a: np.ndarray, b: np.ndarray, d: np.ndarray | None, *, a_scale: float, b_scale: float,
+                     acc_scale: float, act: int, c_int32: bool) -> np.ndarray:
+    """tiled_matmul's numerics: mvin-scaled int8 operands, int32 accumulation seeded with the bias D
+    (None: no bias), then int32 out, or requantized to int8; ReLU where act."""
+    acc = rne_sat(a, a_scale, -128, 127) @ rne_sat(b, b_scale, -128, 127)
+    if d is not None:
+        acc = acc + d
+    ref = acc if c_int32 else rne_sat(acc, acc_scale, -128, 127)
+    out: np.ndarray = np.maximum(ref, 0) if act else ref
+    return out
+
+
 def conv_reference(x: np.ndarray, w: np.ndarray, bias: np.ndarray) -> np.ndarray:
     n, h, wd, c = x.shape
     k, s, p = CONV["k"], CONV["stride"], CONV["pad"]
@@ -71,13 +83,10 @@ def build_program(rng: np.random.Generator) -> tuple[str, str, dict[str, np.ndar
         data += [c_array(f"A{i}", a, "int8_t"), c_array(f"B{i}", b, "int8_t"), c_array(f"D{i}", d, "int32_t")]
         ctype = "int32_t" if mm.c_int32 else "int8_t"
         body.append(f"__attribute__((section(\".tvmx_outputs\"), aligned(64))) {ctype} out_{mm.name}[{mm.m * sc}];")
-        acc = rne_sat(a[:, :mm.k], mm.a_scale, -128, 127) @ rne_sat(b[:, :mm.n], mm.b_scale, -128, 127)
-        dptr, sd = "NULL", 0
-        if mm.bias != "none":
-            acc = acc + d
-            dptr, sd = f"&D{i}[0][0]", 0 if mm.bias == "row" else mm.n
-        ref = acc if mm.c_int32 else rne_sat(acc, mm.acc_scale, -128, 127)
-        want[f"out_{mm.name}"] = np.maximum(ref, 0) if mm.act else ref
+        dptr, sd = ("NULL", 0) if mm.bias == "none" else (f"&D{i}[0][0]", 0 if mm.bias == "row" else mm.n)
+        want[f"out_{mm.name}"] = matmul_reference(a[:, :mm.k], b[:, :mm.n], None if mm.bias == "none" else d,
+                                                  a_scale=mm.a_scale, b_scale=mm.b_scale, acc_scale=mm.acc_scale,
+                                                  act=mm.act, c_int32=mm.c_int32)
         args = (f"{mm.m}, {mm.n}, {mm.k}, &A{i}[0][0], &B{i}[0][0], {dptr}, out_{mm.name}, {sa}, {sb}, {sd}, {sc}, "
                 f"{cfloat(mm.a_scale)}, {cfloat(mm.b_scale)}, {cfloat(mm.acc_scale)}, {mm.act}, {int(mm.c_int32)}")
         call = (f"tiled_matmul({args}, (gemmini_tiling){{{', '.join(map(str, mm.tiling))}}});" if mm.tiling
