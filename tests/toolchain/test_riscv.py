@@ -61,11 +61,15 @@ def test_riscv_env_is_searched_first(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert (tc.cc, tc.origin, tc.libc, tc.kind) == (str(gcc), "$RISCV", "newlib", "gcc")
 
 
-@pytest.mark.parametrize(("kind", "extra"), [("clang", "-fdebug-compilation-dir=."),
-                                             ("gcc", "-fdebug-prefix-map=/b/x=.")])
-def test_reproducible_flags_map_the_build_folder_away(kind: str, extra: str) -> None:
+@pytest.mark.parametrize(("kind", "extra"), [
+    ("clang", ["-fdebug-compilation-dir=."]),
+    ("gcc", ["-fdebug-prefix-map=/b/x=.", f"-fdebug-prefix-map={RUNTIME_DIR}=tvmx-runtime",
+             "-fdebug-prefix-map=/h/gemmini=tvmx-include/gemmini"])])
+def test_reproducible_flags_map_the_build_folder_and_shipped_folders_away(kind: str, extra: list[str]) -> None:
     tc = Toolchain(kind, kind, "picolibc", "target", "objdump", CpuSpec("rv64gc", "lp64d"), ToolchainSpec())
-    assert tc.reproducible_flags(Path("/b/x")) == ["-ffile-prefix-map=/b/x=.", extra]
+    assert tc.reproducible_flags(Path("/b/x"), {Path("/h/gemmini"): "tvmx-include/gemmini"}) == [
+        "-ffile-prefix-map=/b/x=.", f"-ffile-prefix-map={RUNTIME_DIR}=tvmx-runtime",
+        "-ffile-prefix-map=/h/gemmini=tvmx-include/gemmini", *extra]
 
 
 def test_runtime_ships_inside_the_package() -> None:

@@ -1,4 +1,6 @@
 # tvmx bare-metal start-up: stack, gp, tp, FPU/vector/RoCC enable, trap vector, zeroed .bss.
+# A fixed file symbol: without it, gcc's assembler names the file after its random temporary object.
+  .file "crt0.S"
   .section .text.init, "ax"
   .globl _start
 _start:

@@ -57,13 +57,17 @@ class Toolchain:
             flags += list(self.spec.gcc_cflags)
         return [*flags, *self.spec.cflags, "-I", str(RUNTIME_DIR)]
 
-    def reproducible_flags(self, build_root: Path) -> list[str]:
-        """Keep the build folder's own path out of the ELF's debug info (run the compiler in it, on
-        relative paths): the same model built in two folders then links to the same bytes."""
-        flags = [f"-ffile-prefix-map={build_root}=."]
+    def reproducible_flags(self, build_root: Path, shipped: dict[Path, str] | None = None) -> list[str]:
+        """Keep absolute paths out of the ELF's debug info: the build folder's own (the compiler runs in
+        it, on relative paths) and those of `shipped` folders (the runtime, an accelerator's header:
+        wherever tvmx is installed), each mapped to a fixed name. The same model built in two folders,
+        or by a checkout and a wheel of the same tvmx, then links to the same bytes."""
+        maps = {build_root: ".", RUNTIME_DIR: "tvmx-runtime", **(shipped or {})}
+        flags = [f"-ffile-prefix-map={path}={name}" for path, name in maps.items()]
         if self.kind == "clang":  # clang 14's assembler keeps the absolute cwd in .S line tables without it
             return [*flags, "-fdebug-compilation-dir=."]
-        return [*flags, f"-fdebug-prefix-map={build_root}=."]  # gcc 12 hands only this one to gas, for .S
+        # gcc 12 hands only -fdebug-prefix-map to gas, for .S
+        return [*flags, *(f"-fdebug-prefix-map={path}={name}" for path, name in maps.items())]
 
     def ldflags(self, map_file: Path) -> list[str]:
         flags = ["-nostartfiles", "-T", str(RUNTIME_DIR / "link.ld"), f"-Wl,-Map={map_file}", "-Wl,--gc-sections"]
@@ -88,9 +92,11 @@ class Toolchain:
         include_dirs: tuple[Path, ...] = (),
         extra_flags: tuple[str, ...] = (),
         cwd: Path | None = None,
+        runtime: list[Path] | None = None,
     ) -> Command:
-        """Compile and link `sources` with the bare-metal runtime into one ELF."""
-        srcs = [*self.runtime_sources(), *sources]
+        """Compile and link `sources` with the bare-metal runtime (`runtime`: copies of
+        runtime_sources() elsewhere; default: the shipped ones) into one ELF."""
+        srcs = [*(self.runtime_sources() if runtime is None else runtime), *sources]
         argv = [self.cc, *self.cflags(), *extra_flags]
         for inc in include_dirs:
             argv += ["-I", str(inc)]
