@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TVMX := $(VENV)/bin/tvmx
 APT_PACKAGES := clang lld llvm binutils-riscv64-unknown-elf gcc-riscv64-unknown-elf \
-                picolibc-riscv64-unknown-elf device-tree-compiler g++ python3-venv
+                picolibc-riscv64-unknown-elf device-tree-compiler g++ python3-venv chromium
 DEMO_DIR := build/demo
 
 .PHONY: setup apt venv demo test lint bench bench-tune clean fuzz coverage

@@ -37,12 +37,6 @@ from tvmx.target import load_target
 
 RUNS = int(os.environ.get("TVMX_KILL_RUNS", "20"))
 LOGS = {"manifest.json", "commands.sh"}  # rewritten or appended as the build goes: not artifacts
-# tvmx/stages/assemble.py lets the linker write these itself, unclaimed (not through atomic_write;
-# the ELF is renamed into place whole, the map is written in place): a kill mid-link leaves them
-# unlisted as created, and the map partial. Nothing else may be. (The fix: claim them with
-# `ctx.build.will_write([tmp_elf, map_file, elf])` before the link, and link the map to a temporary name.)
-LINKED_UNCLAIMED = {"06-assemble/.model.elf.tmp", "06-assemble/model.elf", "06-assemble/model.map"}
-LINKED_IN_PLACE = {"06-assemble/model.map"}
 # Paths of the compiler driver's temporary objects differ from run to run.
 NOT_REPRODUCIBLE = {"06-assemble/model.map"}
 
@@ -139,9 +133,9 @@ def check_nothing_half_finished(folder: Path, clean: Clean) -> None:
         assert rel in files and sha256_file(folder / rel) == digest, f"{rel}: recorded, but missing or changed"
     created = set(manifest["created"])
     for rel, data in files.items():
-        assert rel in created or rel in LINKED_UNCLAIMED, f"{rel}: left behind, but not listed as created"
+        assert rel in created, f"{rel}: left behind, but not listed as created"
         final = not Path(rel).name.startswith(".")
-        if final and rel not in LOGS | NOT_REPRODUCIBLE | LINKED_IN_PLACE:
+        if final and rel not in LOGS | NOT_REPRODUCIBLE:
             assert data == clean.files.get(rel), f"{rel}: under its final name, but not the finished file"
 
 
@@ -151,7 +145,7 @@ def check_complete(folder: Path, clean: Clean) -> None:
     check_nothing_half_finished(folder, clean)
     assert (folder / "model.elf").read_bytes() == clean.files["model.elf"]
     assert set(manifest["outputs"]) == {"model.elf", "io.json"}
-    unlisted = set(files_of(folder)) - set(manifest["created"]) - LINKED_UNCLAIMED
+    unlisted = set(files_of(folder)) - set(manifest["created"])
     assert not unlisted, unlisted
 
 
@@ -172,7 +166,8 @@ def test_killed_compile_resumes_to_the_same_elf(model: Path, clean: Clean, tmp_p
         killed = kill_during(compile_argv(model, folder), folder, stages_done, rng.uniform(0, end - start))
         where[stage_at_kill(read_manifest(folder)) if killed else "not killed (finished)"] += 1
         check_nothing_half_finished(folder, clean)
-        compile_model(model, target, make_options(None), folder)  # the resume, into the same folder, as the CLI
+        # the resume, into the same folder, as the CLI does it: at the first stage it cannot reuse
+        compile_model(model, target, make_options(None), folder, reuse=True)
         check_complete(folder, clean)
     shown = ", ".join(f"{a:.2f}-{b:.2f}" for a, b in windows)
     print(f"\n{RUNS} kills, stage windows {shown} s: " + ", ".join(f"{k} {v}" for k, v in sorted(where.items())))

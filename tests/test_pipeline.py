@@ -14,7 +14,7 @@ import tvmx
 from tvmx import samples
 from tvmx.build.builddir import BuildDir
 from tvmx.options import Options
-from tvmx.pipeline import build_key, compile_model, compiler_digest, digest_of, input_files
+from tvmx.pipeline import COMPILER_DATA, build_key, compile_model, compiler_digest, digest_of, input_files
 from tvmx.quantize import quantize_model
 from tvmx.target import load_target
 from tvmx.target.data import SHIPPED, shipped_dir, targets_dir
@@ -86,21 +86,26 @@ def test_headers_included_from_the_headers_folder_are_keyed(model: Path, tmp_pat
     assert build_key(model, target, Options()) != before
 
 
-def test_compiler_digest_covers_the_shipped_data(tmp_path: Path) -> None:
+def test_compiler_digest_covers_the_runtime_not_the_shipped_targets(tmp_path: Path) -> None:
     package = Path(tvmx.__file__).parent
     shipped = {name: shipped_dir(name) for name in SHIPPED}
-    assert compiler_digest() == digest_of(package, shipped)
+    assert compiler_digest() == digest_of(package, {name: shipped[name] for name in COMPILER_DATA})
     # The same files laid out as a wheel lays them (data inside the package) digest the same.
     wheel = tmp_path / "wheel" / "tvmx"
     shutil.copytree(package, wheel, ignore=shutil.ignore_patterns("__pycache__"))
     for name, folder in shipped.items():
         if not (wheel / name).is_dir():
             shutil.copytree(folder, wheel / name)
-    as_wheel = digest_of(wheel, {name: wheel / name for name in SHIPPED})
+    as_wheel = digest_of(wheel, {name: wheel / name for name in COMPILER_DATA})
     assert as_wheel == compiler_digest()
-    header = wheel / "targets" / "gemmini" / "gemmini.h"
-    header.write_text(header.read_text() + "/* edited */\n")
-    assert digest_of(wheel, {name: wheel / name for name in SHIPPED}) != as_wheel
+    crt0 = wheel / "runtime" / "crt0.S"
+    crt0.write_text(crt0.read_text() + "# edited\n")
+    assert digest_of(wheel, {name: wheel / name for name in COMPILER_DATA}) != as_wheel
+    # another shipped target is not tvmx: its edit rebuilds nothing (the one a build uses is keyed itself)
+    other = wheel / "targets" / "rv64gcv.yaml"
+    other.write_text(other.read_text() + "# edited\n")
+    crt0.write_text(crt0.read_text().removesuffix("# edited\n"))
+    assert digest_of(wheel, {name: wheel / name for name in COMPILER_DATA}) == as_wheel
 
 
 @pytest.mark.toolchain

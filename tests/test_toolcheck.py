@@ -36,3 +36,8 @@ def test_a_missing_gxx_is_noticed(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_gemmini_tests_need_gxx(request: pytest.FixtureRequest) -> None:
     """This test's own name says gemmini and it is marked toolchain: collection added gxx."""
     assert request.node.get_closest_marker("gxx") is not None
+
+
+def test_a_missing_chromium_is_noticed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TVMX_CHROMIUM", "tvmx-no-such-browser")
+    assert "chromium" in missing_tools()

@@ -15,7 +15,23 @@ MARKERS = {
     "toolchain": "needs the RISC-V cross toolchain",
     "spike": "needs the Spike simulator and dtc",
     "gxx": "needs a host C++ compiler (g++): the Gemmini Spike model and tiling probe are built with it",
+    "chromium": "needs Debian's headless chromium: the report page is checked in a real browser",
 }
+
+BROWSERS = ("chromium", "chromium-browser")  # Debian's name, then Ubuntu's
+
+
+def find_chromium() -> str:
+    """The browser's path, or a ToolNotFoundError saying how to install it."""
+    import shutil
+
+    from tvmx.errors import ToolNotFoundError
+
+    for name in BROWSERS:
+        path = shutil.which(os.environ.get("TVMX_CHROMIUM", name))
+        if path:
+            return path
+    raise ToolNotFoundError("chromium not found", hint="apt-get install chromium (make setup installs it)")
 
 
 def in_ci() -> bool:
@@ -35,6 +51,7 @@ def missing_tools() -> dict[str, str]:
         "toolchain": lambda: find_toolchain(target.cpu, target.toolchain),
         "spike": lambda: (spike_binary(), require_dtc()),
         "gxx": find_gxx,
+        "chromium": find_chromium,
     }
     missing = {}
     for marker, check in checks.items():

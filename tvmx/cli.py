@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 import traceback
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 import click
 import numpy as np
 
-from tvmx import __version__
+from tvmx import __version__, ui
 from tvmx.errors import ExitCode, GuestError, MismatchError, TvmxError
 from tvmx.options import Options, make_options, parse_input_shapes
 from tvmx.stages.registry import STAGES, find_stage, stage_names
@@ -105,25 +104,59 @@ def stages_cmd() -> None:
 
 @cli.command("compile")
 @click.argument("model", type=click.Path(path_type=Path))
+@ui.json_option
 @compile_options
 @click.option("-o", "--output", "build_dir", type=click.Path(path_type=Path), help="build directory")
 @click.option("--compile-to", type=click.Choice(stage_names()), help="stop after this stage")
+@click.option("--compile-from", type=click.Choice(stage_names()),
+              help="resume at this stage, reusing the earlier stages of the build in the folder")
+@click.option("--rebuild", is_flag=True, help="run every stage, even where the build is up to date")
+@click.option("--depfile", type=click.Path(path_type=Path),
+              help="write a make rule: the ELF depends on every file the build read")
 @click.option("--dry-run", is_flag=True, help="print external commands instead of running them")
 @click.option("--force", is_flag=True, help="build into a folder holding files tvmx did not create (none is deleted)")
-def compile_cmd(model: Path, target: str, build_dir: Path | None, compile_to: str | None, dry_run: bool,
-                force: bool, **opts: Any) -> None:
-    """Compile MODEL.onnx for a target into BUILD_DIR/model.elf."""
-    from tvmx.pipeline import compile_model
+def compile_cmd(model: Path, target: str, build_dir: Path | None, compile_to: str | None, compile_from: str | None,
+                rebuild: bool, depfile: Path | None, dry_run: bool, force: bool, **opts: Any) -> None:
+    """Compile MODEL.onnx for a target into BUILD_DIR/model.elf. An up-to-date build is left as it is
+    (nothing is written); a changed one resumes at the first stage whose inputs changed, where it can."""
+    from tvmx.build.depfile import check_depfile, write_depfile
+    from tvmx.pipeline import build_inputs, compile_model
 
+    if rebuild and compile_from:
+        raise click.UsageError("--rebuild runs every stage: it cannot be given with --compile-from")
+    if depfile is not None:
+        check_depfile(depfile)
     tgt = load_target(target)
     options = _options(**opts)
     stage = find_stage(compile_to) if compile_to else None
-    result = compile_model(model, tgt, options, build_dir, compile_to=stage, dry_run=dry_run,
-                           force=force, log=_echo if STATE["verbose"] else lambda _m: None)
+    with ui.StageProgress([s.name for s in STAGES], STATE["verbose"], _echo) as progress:
+        result = compile_model(model, tgt, options, build_dir, compile_to=stage,
+                               compile_from=find_stage(compile_from) if compile_from else None, reuse=not rebuild,
+                               dry_run=dry_run, force=force, log=progress.log)
+    if depfile is not None and result.last_stage is STAGES[-1] and not dry_run:
+        write_depfile(depfile, result.build_dir / "model.elf", build_inputs(model, tgt, options))
+    ui.result(_compile_doc(model, tgt.name, result, dry_run))
+    if result.reused:
+        click.echo(f"tvmx: {result.build_dir / 'model.elf'} is up to date")
+        return
     _print_offload_summary(result.build_dir)
     what = "model.elf" if result.last_stage is STAGES[-1] else f"stages up to {result.last_stage.name}"
+    resumed = f", resumed at {result.resumed_at.name}" if result.resumed_at else ""
     click.echo(f"tvmx: compiled {model.name} for {tgt.name} in {result.seconds:.2f} s: "
-               f"{result.build_dir / 'model.elf' if what == 'model.elf' else result.build_dir} ({what})")
+               f"{result.build_dir / 'model.elf' if what == 'model.elf' else result.build_dir} ({what}{resumed})")
+
+
+def _compile_doc(model: Path, target: str, result: Any, dry_run: bool) -> dict[str, Any]:
+    """compile --json: where the build is, what ran, and the offload report's counts."""
+    done = result.last_stage is STAGES[-1] and not dry_run
+    path = result.build_dir / "02-relax" / "offload.json"
+    offload = json.loads(path.read_text()) if path.is_file() and not dry_run else None
+    return {"model": str(model), "target": target, "build_dir": str(result.build_dir),
+            "elf": str(result.build_dir / "model.elf") if done else None, "last_stage": result.last_stage.name,
+            "seconds": round(result.seconds, 3), "reused": result.reused, "dry_run": dry_run,
+            "resumed_at": result.resumed_at.name if getattr(result, "resumed_at", None) else None,
+            "offload": {k: offload[k] for k in ("accelerator", "offloaded", "candidates") if k in offload}
+            if offload else None}
 
 
 def _print_offload_summary(build_dir: Path) -> None:
@@ -136,6 +169,10 @@ def _print_offload_summary(build_dir: Path) -> None:
     if report["offloaded"] == 0:
         click.echo("  hint: quantize the model first: tvmx quantize MODEL.onnx -o MODEL.int8.onnx "
                    "--random-calibration 16")
+    elif ui.interactive():
+        from tvmx.report.tables import offload_table
+
+        ui.console().print(offload_table(report))
 
 
 def _print_outputs(outputs: dict[str, np.ndarray]) -> None:
@@ -147,12 +184,13 @@ def _print_outputs(outputs: dict[str, np.ndarray]) -> None:
 @cli.command("run")
 @verbose_option
 @click.argument("path", type=click.Path(path_type=Path))
+@ui.json_option
 @click.option("--target", "-t", "target", help="target (required for a bare ELF; default: the build's)")
 @click.option("--inputs", type=click.Path(path_type=Path), help=".npz of inputs keyed by ONNX input name")
 @click.option("--seed", type=int, default=None, help="random inputs from this seed (default 0)")
 @click.option("--output-dir", type=click.Path(path_type=Path), help="where to write <output>.npy and stats.json")
 @click.option("--timeout", type=float, help="seconds before the simulation is stopped")
-@click.option("--profile", is_flag=True, help="print the instructions retired per kernel, costliest first")
+@click.option("--profile", is_flag=True, help="print cycles, MACs and the roofline per kernel, costliest first")
 def run_cmd(path: Path, target: str | None, inputs: Path | None, seed: int | None, output_dir: Path | None,
             timeout: float | None, profile: bool) -> None:
     """Run a build directory (or any bare-metal ELF with --target) on the target's simulator."""
@@ -169,6 +207,8 @@ def run_cmd(path: Path, target: str | None, inputs: Path | None, seed: int | Non
             raise click.UsageError(f"{', '.join(given)} only apply to a build directory, not to the bare ELF {path} "
                                    f"(compile a model with `tvmx compile` and run its build folder)")
         sim = run_elf(load_target(target), path, timeout=timeout)
+        ui.result({"elf": str(path), "target": target, "exit_code": sim.returncode, "console": sim.console,
+                   "stats": sim.stats})
         click.echo(sim.console, nl=False)
         if output_dir is not None:
             output_dir.mkdir(parents=True, exist_ok=True)
@@ -181,7 +221,10 @@ def run_cmd(path: Path, target: str | None, inputs: Path | None, seed: int | Non
         raise TvmxError(f"{path}: no such build directory or ELF file", hint="pass BUILD_DIR or a .elf")
     tgt = load_target(target or _build_target(path))
     io = read_io(path) if (path / "io.json").is_file() else {"inputs": []}  # run_build says what is missing
-    result = run_build(tgt, path, load_inputs(io, inputs, seed), output_dir, timeout=timeout)
+    result = run_build(tgt, path, load_inputs(io, inputs, seed), output_dir, timeout=timeout, chart=profile)
+    ui.result({"build_dir": str(path), "target": tgt.name, "outputs": _outputs_doc(result.outputs, result.files),
+               "stats": result.stats, "files": [str(f) for f in result.files],
+               "profile": result.profile.to_json() if profile and result.profile else None})
     _print_outputs(result.outputs)
     if profile:
         _print_profile(result.profile)
@@ -189,17 +232,24 @@ def run_cmd(path: Path, target: str | None, inputs: Path | None, seed: int | Non
     click.echo(f"tvmx: ran on {tgt.name}: {stats}; outputs in {result.files[0].parent}")
 
 
-def _print_profile(profile: list[tuple[str, int]], top: int = 15) -> None:
-    total = sum(n for _, n in profile) or 1
-    totals: dict[str, int] = {}
-    for kernel, n in profile:
-        totals[kernel] = totals.get(kernel, 0) + n
-    click.echo(f"{'kernel':<48} {'instret':>14} {'share':>6}")
-    for kernel, n in sorted(totals.items(), key=lambda kv: -kv[1])[:top]:
-        click.echo(f"{kernel:<48} {n:>14,} {n / total:>6.1%}")
-    if len(totals) > top:
-        rest = sum(sorted(totals.values(), reverse=True)[top:])
-        click.echo(f"{f'({len(totals) - top} more kernels)':<48} {rest:>14,} {rest / total:>6.1%}")
+def _outputs_doc(outputs: dict[str, np.ndarray], files: list[Path], limit: int = 4096) -> dict[str, Any]:
+    """--json: each output's dtype, shape, .npy file and (up to `limit` elements) its values."""
+    npy = {f.stem: str(f) for f in files if f.suffix == ".npy"}
+    return {name: {"dtype": str(arr.dtype), "shape": list(arr.shape), "file": npy.get(_safe_name(name)),
+                   "values": arr.tolist() if arr.size <= limit else None} for name, arr in outputs.items()}
+
+
+def _safe_name(name: str) -> str:
+    from tvmx.run.runner import safe_name
+
+    return safe_name(name)
+
+
+def _print_profile(profile: Any) -> None:
+    from tvmx.run.display import profile_table
+
+    if profile is not None:
+        ui.console().print(profile_table(profile))
 
 
 def _build_target(build_dir: Path) -> str:
@@ -212,7 +262,8 @@ def _build_target(build_dir: Path) -> str:
 
 
 @cli.command("verify")
-@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path))
+@ui.json_option
 @compile_options
 @click.option("--inputs", type=click.Path(path_type=Path), help=".npz of inputs keyed by ONNX input name")
 @click.option("--seed", type=int, default=None, help="random inputs from this seed (default 0)")
@@ -220,21 +271,70 @@ def _build_target(build_dir: Path) -> str:
 @click.option("--rtol", type=float, help="relative tolerance (default: the target's)")
 @click.option("--atol", type=float, help="absolute tolerance (default: the target's)")
 @click.option("--force", is_flag=True, help="build into a folder holding files tvmx did not create (none is deleted)")
-def verify_cmd(model: Path, target: str, inputs: Path | None, seed: int | None, build_dir: Path | None,
-               force: bool, **opts: Any) -> None:
-    """Compile (or reuse an up-to-date build), run, and compare every output with onnxruntime."""
-    from tvmx.verify.flow import verify_model
+@click.option("--junit", type=click.Path(path_type=Path), metavar="FILE",
+              help="also write the results as JUnit XML: one test case per model output")
+def verify_cmd(models: tuple[Path, ...], target: str, inputs: Path | None, seed: int | None, build_dir: Path | None,
+               force: bool, junit: Path | None, **opts: Any) -> None:
+    """Compile (or reuse an up-to-date build), run, and compare every output with onnxruntime.
+    Several MODELS make one test suite: each is verified (into its default build folder) even if
+    another fails."""
+    from tvmx.verify.flow import VerifyReport, verify_models
+    from tvmx.verify.junit import junit_xml
 
+    if len(models) > 1:
+        given = [flag for flag, set_ in (("-o/--output", build_dir is not None), ("--inputs", inputs is not None))
+                 if set_]
+        if given:
+            raise click.UsageError(f"{', '.join(given)} name one model's folder or inputs: give one model with them")
     tgt = load_target(target)
     options = _options(**opts)
-    report = verify_model(model, tgt, options, build_dir, inputs=inputs, seed=seed, force=force,
-                          log=_echo if STATE["verbose"] else lambda _m: None)
-    _print_outputs(report.outputs)
-    click.echo(f"tvmx: verify {model.name} on {tgt.name}: {report.comparison.summary()}; "
-               f"instret={report.stats.get('instret')} cycles={report.stats.get('cycles')}")
-    if not report.comparison.ok:
-        raise MismatchError("outputs differ from onnxruntime beyond the tolerance",
+
+    verified: dict[str, dict[str, Any]] = {}  # for --json, by model stem
+
+    def show(model: Path, report: VerifyReport) -> None:
+        verified[model.stem] = {"build_dir": str(report.build_dir), "ok": report.comparison.ok,
+                                "summary": report.comparison.summary(),
+                                "outputs": [dict(o.__dict__) for o in report.comparison.outputs],
+                                "stats": report.stats, "reused": report.reused}
+        progress.pause()
+        _print_outputs(report.outputs)
+        click.echo(f"tvmx: verify {model.name} on {tgt.name}: {report.comparison.summary()}; "
+                   f"instret={report.stats.get('instret')} cycles={report.stats.get('cycles')}")
+        if ui.interactive():
+            from tvmx.report.tables import verify_table
+
+            ui.console().print(verify_table(model.name, tgt.name, report.comparison))
+
+    with ui.StageProgress([s.name for s in STAGES], STATE["verbose"], _echo) as progress:
+        results = verify_models(list(models), tgt, options, build_dir, inputs=inputs, seed=seed, force=force,
+                                log=progress.log, on_report=show)
+    if junit is not None:
+        _write_file(junit, junit_xml([r for r, _ in results]))
+    ui.result({"target": tgt.name, "ok": all(e is None and r.comparison is not None and r.comparison.ok
+                                             for r, e in results),
+               "models": [{"model": str(m), **verified.get(r.model, {"ok": False}), "error": r.error}
+                          for m, (r, _) in zip(models, results, strict=True)]})
+    errors = [(r, e) for r, e in results if e is not None]
+    for r, _ in errors[1:]:  # the first is raised below, as the one `tvmx: error:` line
+        click.echo(f"tvmx: verify {r.model} on {tgt.name}: ERROR: {r.error}", err=True)
+    if errors:
+        raise errors[0][1]  # type: ignore[misc]
+    failed = [r.model for r, _ in results if r.comparison is not None and not r.comparison.ok]
+    if failed:
+        which = f" ({', '.join(failed)})" if len(models) > 1 else ""
+        raise MismatchError(f"outputs differ from onnxruntime beyond the tolerance{which}",
                             hint="loosen --rtol/--atol if the difference is expected rounding")
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    """A result file the user named (not part of a build folder), written atomically."""
+    from tvmx.build.builddir import atomic_write
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, data)
+    except OSError as exc:
+        raise TvmxError(f"cannot write {path}: {exc.strerror}", hint="check the folder exists and is writable") from exc
 
 
 @cli.command("tune")
@@ -253,8 +353,6 @@ def tune_cmd(model: Path, target: str, trials: int, jobs: int, cluster: str | No
              only: str | None, seed: int, as_json: bool, **opts: Any) -> None:
     """Search schedules for every kernel of MODEL with MetaSchedule, each candidate measured on the
     target's simulator; `tvmx compile` then applies the best record of each kernel."""
-    from rich.console import Console
-
     from tvmx.tune.display import Progress, summary
     from tvmx.tune.tuner import TuneOptions, tune_model
 
@@ -272,8 +370,7 @@ def tune_cmd(model: Path, target: str, trials: int, jobs: int, cluster: str | No
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
-        # a log is no terminal: give the table room rather than 80 columns
-        summary(report, Console(no_color="NO_COLOR" in os.environ, width=None if sys.stdout.isatty() else 160))
+        summary(report, ui.console())
 
 
 @cli.command("quantize")
@@ -316,6 +413,17 @@ def dump_ir_cmd(model: Path, target: str, stage_name: str, output: Path | None, 
         click.echo(text, nl=False)
 
 
+@cli.command("report")
+@click.argument("build_dir", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="write here (default: BUILD_DIR/report.html)")
+def report_cmd(build_dir: Path, output: Path | None) -> None:
+    """Write one self-contained HTML page about a build: target, stage timings, offload report,
+    profile (after `tvmx run BUILD_DIR --profile`), ELF size, links to every stage's IR."""
+    from tvmx.report.html import write_report
+
+    click.echo(f"tvmx: report written to {write_report(build_dir, output)}")
+
+
 @cli.group("targets")
 def targets_group() -> None:
     """List, show and validate target descriptions."""
@@ -333,8 +441,12 @@ def targets_list() -> None:
 
 @targets_group.command("show")
 @click.argument("target")
+@ui.json_option
 def targets_show(target: str) -> None:
     t = load_target(target)
+    ui.result({"name": t.name, "path": str(t.path), "description": t.description, "target": t.raw})
+    if ui.json_mode():
+        return
     click.echo(f"# {t.path}")
     click.echo(t.path.read_text(), nl=False)
 

@@ -25,6 +25,7 @@ class Options:
     timeout_s: float | None = None  # None: the target's simulator.timeout_s
     cflags: tuple[str, ...] = ()
     records: Path | None = None  # tuning records folder (None: the per-user cache); see tvmx.tune.records
+    config: Path | None = None  # the preset file the values came from (for depfiles; its values are in key())
 
     def key(self) -> dict[str, Any]:
         """The options that change the build's output (for up-to-date checks)."""
@@ -32,10 +33,8 @@ class Options:
                 "input_shapes": {k: list(v) for k, v in sorted(self.input_shapes.items())}}
 
 
-def load_config(spec: str | None) -> dict[str, Any]:
-    """Read a preset by name (`configs/<name>.yaml`) or path; unknown keys are errors."""
-    if spec is None:
-        return {}
+def config_path(spec: str) -> Path:
+    """A preset by name (`configs/<name>.yaml`) or path."""
     configs = configs_dir()
     path = Path(spec)
     if not path.is_file():
@@ -43,13 +42,21 @@ def load_config(spec: str | None) -> dict[str, Any]:
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in configs.glob("*.yaml")))
         raise InputError(f"config '{spec}' not found", hint=f"known configs: {known}; or pass a path")
+    return path
+
+
+def load_config(spec: str | None) -> dict[str, Any]:
+    """Read a preset by name (`configs/<name>.yaml`) or path; unknown keys are errors."""
+    if spec is None:
+        return {}
+    path = config_path(spec)
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise InputError(f"{path}: invalid YAML: {exc}", hint="fix the YAML syntax") from exc
     if not isinstance(data, dict):
         raise InputError(f"{path}: a config must be a YAML mapping", hint="see configs/default.yaml")
-    allowed = {f.name for f in dataclasses.fields(Options)} - {"input_shapes", "records"}
+    allowed = {f.name for f in dataclasses.fields(Options)} - {"input_shapes", "records", "config"}
     for key in data:
         if key not in allowed:
             raise InputError(f"{path}: unknown option '{key}'", hint=f"allowed: {', '.join(sorted(allowed))}")
@@ -60,7 +67,8 @@ def load_config(spec: str | None) -> dict[str, Any]:
 
 def make_options(config: str | None = None, **cli: Any) -> Options:
     """Merge the preset with the CLI values that were actually given (None means not given)."""
-    values = {**load_config(config or "default"), **{k: v for k, v in cli.items() if v is not None}}
+    values = {**load_config(config or "default"), **{k: v for k, v in cli.items() if v is not None},
+              "config": config_path(config or "default")}
     try:
         return Options(**values)
     except TypeError as exc:

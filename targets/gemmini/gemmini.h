@@ -45,6 +45,13 @@ typedef int32_t acc_t;
 #define GEMMINI_FUNCT_LOOP_WS_CONFIG_STRIDES_AB 12
 #define GEMMINI_FUNCT_LOOP_WS_CONFIG_STRIDES_DC 13
 #define GEMMINI_FUNCT_MVIN3 14
+#define GEMMINI_FUNCT_LOOP_CONV_WS 15
+#define GEMMINI_FUNCT_LOOP_CONV_WS_CONFIG_1 16
+#define GEMMINI_FUNCT_LOOP_CONV_WS_CONFIG_2 17
+#define GEMMINI_FUNCT_LOOP_CONV_WS_CONFIG_3 18
+#define GEMMINI_FUNCT_LOOP_CONV_WS_CONFIG_4 19
+#define GEMMINI_FUNCT_LOOP_CONV_WS_CONFIG_5 20
+#define GEMMINI_FUNCT_LOOP_CONV_WS_CONFIG_6 21
 #define GEMMINI_FUNCT_COUNTER 126
 
 #define GEMMINI_STR_(x) #x
@@ -164,6 +171,66 @@ static inline uint64_t gemmini_f32_bits(float f) {
                 0u);                                                                                             \
   } while (0)
 
+/* LOOP_CONV_WS, Gemmini's conv loop unroller (where the configuration has it: GEMMINI_HAS_LOOP_CONV):
+   six config commands and the loop, with the field layout of gemmini-rocc-tests' gemmini_loop_conv_ws
+   (non-square image version; TIMING.md lists the bits). One loop computes one tile: `batches` images
+   of orows x ocols conv outputs (pochs output channels) from a padded input of
+   ((orows - 1) * stride + krows) x ((ocols - 1) * stride + kcols) pixels (kchs channels) whose first
+   upad / last dpad rows and first lpad / last rpad columns are zeros, `input` pointing at its first
+   real pixel, rows in_col_dim pixels and pixels in_stride elements apart. weights: HWIO rows
+   ((krow * kernel_dim + kcol) * in_channels + kch) * weight_stride. bias: int32 per output channel,
+   or NULL with no_bias 1 (the tile starts from 0) or with no_bias 0 (the tile adds onto the last
+   loop's, for a further input-channel step). output: conv outputs at ((b * out_row_dim + orow) *
+   out_col_dim + ocol) * out_stride, or with pooling (no_pool 0) pooled pixels at ((b *
+   pool_out_row_dim + pr) * pool_out_col_dim + pc) * out_stride, pool padding pupad / plpad at the
+   tile's top / left; NULL: not stored (the tile stays for the next loop). Requantized with
+   config_mvout's scale and the loop's act. Unsupported (trap): dilation other than 1, transposes,
+   wrot180, downsample, input dilation, depthwise, spad ids. */
+#define gemmini_loop_conv_ws_config(batch_size, in_row_dim, in_col_dim, in_channels, out_channels, out_row_dim,     \
+                                    out_col_dim, pool_out_row_dim, pool_out_col_dim, stride, padding, kernel_dim,     \
+                                    pool_size, pool_stride, pool_padding, batches, porows, pocols, pochs, krows,      \
+                                    kcols, kchs, lpad, rpad, upad, dpad, plpad, prpad, pupad, pdpad, orows, ocols,    \
+                                    weights, output, bias, input, in_stride, weight_stride, out_stride)               \
+  do {                                                                                                                  \
+    GEMMINI_CMD(GEMMINI_FUNCT_LOOP_CONV_WS_CONFIG_1,                                                                    \
+                ((uint64_t)(out_channels) << 48) | ((uint64_t)(in_channels) << 32) | ((uint64_t)(in_row_dim) << 16) |  \
+                    (uint64_t)(batch_size),                                                                             \
+                ((uint64_t)(padding) << 56) | ((uint64_t)(stride) << 48) | ((uint64_t)(out_col_dim) << 32) |           \
+                    ((uint64_t)(pool_out_row_dim) << 16) | (uint64_t)(out_row_dim));                                    \
+    GEMMINI_CMD(GEMMINI_FUNCT_LOOP_CONV_WS_CONFIG_2,                                                                    \
+                ((uint64_t)(kernel_dim) << 48) | ((uint64_t)(pool_out_col_dim) << 32) | ((uint64_t)(pool_size) << 16) | \
+                    ((uint64_t)(pool_stride) << 8) | (uint64_t)(pool_padding),                                          \
+                ((uint64_t)(batches) << 48) | ((uint64_t)(porows) << 32) | ((uint64_t)(pocols) << 16) |                \
+                    (uint64_t)(pochs));                                                                                 \
+    GEMMINI_CMD(GEMMINI_FUNCT_LOOP_CONV_WS_CONFIG_3,                                                                    \
+                ((uint64_t)(krows) << 48) | ((uint64_t)(kcols) << 32) | ((uint64_t)(kchs) << 16) | (uint64_t)(lpad),    \
+                ((uint64_t)(rpad) << 48) | ((uint64_t)(upad) << 32) | ((uint64_t)(dpad) << 24) |                       \
+                    ((uint64_t)(plpad) << 16) | (uint64_t)(in_col_dim));                                                \
+    GEMMINI_CMD(GEMMINI_FUNCT_LOOP_CONV_WS_CONFIG_4,                                                                    \
+                ((uint64_t)(orows) << 48) | ((uint64_t)(prpad) << 32) | ((uint64_t)(pupad) << 21) |                    \
+                    ((uint64_t)(pdpad) << 10) | 1u /* kernel_dilation */,                                               \
+                ((uint64_t)(in_stride) << 48) | ((uint64_t)(weight_stride) << 32) | ((uint64_t)(out_stride) << 16) |   \
+                    (uint64_t)(ocols));                                                                                 \
+    GEMMINI_CMD(GEMMINI_FUNCT_LOOP_CONV_WS_CONFIG_5, (uintptr_t)(weights), (uintptr_t)(output));                       \
+    GEMMINI_CMD(GEMMINI_FUNCT_LOOP_CONV_WS_CONFIG_6, (uintptr_t)(bias), (uintptr_t)(input));                           \
+  } while (0)
+#define gemmini_loop_conv_ws_launch(no_bias, no_pool, act)                                                             \
+  GEMMINI_CMD(GEMMINI_FUNCT_LOOP_CONV_WS, (uint64_t)((no_bias) & 1), ((uint64_t)((act) & 3) << 3) | (uint64_t)((no_pool) & 1))
+/* the six configs and the loop */
+#define gemmini_loop_conv_ws(batch_size, in_row_dim, in_col_dim, in_channels, out_channels, out_row_dim, out_col_dim, \
+                             pool_out_row_dim, pool_out_col_dim, stride, padding, kernel_dim, pool_size, pool_stride,   \
+                             pool_padding, batches, porows, pocols, pochs, krows, kcols, kchs, lpad, rpad, upad, dpad,  \
+                             plpad, prpad, pupad, pdpad, orows, ocols, weights, output, bias, input, no_bias, no_pool,  \
+                             act, in_stride, weight_stride, out_stride)                                                  \
+  do {                                                                                                                  \
+    gemmini_loop_conv_ws_config(batch_size, in_row_dim, in_col_dim, in_channels, out_channels, out_row_dim,            \
+                                out_col_dim, pool_out_row_dim, pool_out_col_dim, stride, padding, kernel_dim,           \
+                                pool_size, pool_stride, pool_padding, batches, porows, pocols, pochs, krows, kcols,     \
+                                kchs, lpad, rpad, upad, dpad, plpad, prpad, pupad, pdpad, orows, ocols, weights,        \
+                                output, bias, input, in_stride, weight_stride, out_stride);                             \
+    gemmini_loop_conv_ws_launch(no_bias, no_pool, act);                                                                 \
+  } while (0)
+
 /* flush: the CPU waits until the accelerator is idle and its stores have landed. */
 #define gemmini_flush() GEMMINI_CMD(GEMMINI_FUNCT_FLUSH, 0u, 0u)
 #define gemmini_fence() gemmini_flush()
@@ -220,6 +287,9 @@ typedef struct {
 
 #ifndef GEMMINI_HAS_LOOP_WS
 #define GEMMINI_HAS_LOOP_WS 0
+#endif
+#ifndef GEMMINI_HAS_LOOP_CONV
+#define GEMMINI_HAS_LOOP_CONV 0
 #endif
 
 #ifndef GEMMINI_LOOKAHEAD
@@ -599,8 +669,9 @@ static inline void tiled_resadd_auto(size_t n, const elem_t *A, const elem_t *B,
  * (floor mode) are not computed. */
 typedef struct {
   /* rows and columns of the written output per tile (pooled ones when pooling), output-channel
-     blocks and input-channel blocks per chunk; the dataflow (GEMMINI_FLOW_*) */
-  size_t th, tw, tj, tk, dataflow;
+     blocks and input-channel blocks per chunk; the dataflow (GEMMINI_FLOW_*); hw_loop: 1 = each
+     chunk is one LOOP_CONV_WS (WS only, GEMMINI_HAS_LOOP_CONV), 0 = the CPU issues every command */
+  size_t th, tw, tj, tk, dataflow, hw_loop;
   /* th == 0: a 1x1 stride-1 conv without padding or pooling runs as one tiled_matmul with this
      tiling (see tiled_conv_ex) */
   gemmini_tiling matmul;
@@ -674,6 +745,24 @@ static inline size_t gemmini_conv_span(const gemmini_conv_ctx *c, size_t p0, siz
   return end - c->ppad - *first;
 }
 
+/* Whether LOOP_CONV_WS runs every chunk of tiling t (conv outputs th x tw per full tile): the
+   configuration has the unroller and WS; a full tile's input (Gemmini's layout: every padded input
+   pixel of the tile, one row per channel block) and weights fit half the scratchpad and its
+   outputs half the accumulator; the sizes fit the loop's fields. */
+static inline int gemmini_conv_loop_fits(const gemmini_conv_ctx *c, gemmini_conv_tiling t, size_t th, size_t tw) {
+  const size_t dim = GEMMINI_DIM;
+  if (t.hw_loop != 1 || !GEMMINI_HAS_LOOP_CONV || gemmini_dataflow(t.dataflow) != GEMMINI_WS) return 0;
+  const size_t irows = (th - 1) * c->s + c->kh, icols = (tw - 1) * c->s + c->kw;
+  const size_t kchs = GEMMINI_MIN(t.tk * dim, c->in_c), pochs = GEMMINI_MIN(t.tj * dim, c->out_c);
+  const size_t in_rows = t.tk * irows * icols, w_rows = GEMMINI_CEIL_DIV(pochs, dim) * c->kh * c->kw * kchs;
+  if (in_rows + w_rows > GEMMINI_SP_ROWS / 2 || GEMMINI_CEIL_DIV(pochs, dim) * th * tw > GEMMINI_ACC_ROWS / 2)
+    return 0;
+  const size_t big = 0xFFFF;
+  return c->in_h <= big && c->in_w <= big && c->in_c <= big && c->out_c <= big && c->out_h <= big &&
+         c->out_w <= big && c->oph <= big && c->opw <= big && c->s <= 0xFF && c->pad <= 0xFF && c->kh <= big &&
+         c->kw <= big && irows <= big && icols <= big && c->pad <= 0xFF;
+}
+
 static inline int gemmini_conv_plan(gemmini_conv_ctx *c, gemmini_conv_tiling t) {
   if (t.th == 0 || t.tw == 0 || t.tj == 0 || t.tk == 0 || gemmini_dataflow(t.dataflow) < 0) return 0;
   const size_t s = c->s;
@@ -691,6 +780,7 @@ static inline int gemmini_conv_plan(gemmini_conv_ctx *c, gemmini_conv_tiling t) 
      each tile writes a single pooled row), 12-bit accumulator pitch */
   if (c->pool && (th > 255 || tw > 255 || t.th > 255 || t.tw > 255 || p > 0xFFF || (t.th > 1 && c->opw > 255)))
     return 0;
+  if (t.hw_loop && !gemmini_conv_loop_fits(c, t, th, tw)) return 0;
   c->t = t;
   c->cth = th, c->ctw = tw;
   c->sy = sy, c->sx = sx, c->bh = bh, c->p = p, c->cs = cs, c->vt = vt, c->br = br, c->wr = wr, c->ar = ar;
@@ -739,6 +829,21 @@ static inline size_t gemmini_conv_cost(const gemmini_conv_ctx *c) {
   const size_t weight_rows = taps * c->cbk * c->ob * dim * (c->nw == 2 ? tiles : 1);
   const size_t groups = tiles * c->ob * taps * c->cbk; /* weight preloads, each with its loop set-up */
   const size_t per_compute = dim > 8 ? dim : 8;       /* the CPU issues a preload+compute pair in ~8 */
+  if (c->t.hw_loop) {
+    /* LOOP_CONV_WS: a compute per DIM conv outputs of one row, DIM cycles each on the array; every
+       chunk loads its padded input and its weights again, about one cycle per row of DIM channels;
+       loads and computes overlap (double buffering by loop), plus a fill per chunk */
+    size_t computes = 0, in_rows = 0;
+    for (unsigned y = 0; y < ny; y++)
+      for (unsigned x = 0; x < nx; x++) {
+        computes += hn[y] * wn[x] * hs[y] * GEMMINI_CEIL_DIV(ws[x], dim);
+        in_rows += hn[y] * wn[x] * ((hs[y] - 1) * c->s + c->kh) * ((ws[x] - 1) * c->s + c->kw);
+      }
+    const size_t array = c->batch * computes * c->ob * taps * c->cbk * dim;
+    const size_t loads = c->batch * in_rows * c->cbk * GEMMINI_CEIL_DIV(c->ob, c->t.tj) +
+                         tiles * taps * c->in_c * c->ob;
+    return (array > loads ? array : loads) + chunks * 300;
+  }
   return c->batch * blocks * c->ob * taps * c->cbk * per_compute + groups * 40 + chunks * 600 + 2 * weight_rows;
 }
 
@@ -751,8 +856,8 @@ static inline size_t gemmini_conv_cost(const gemmini_conv_ctx *c) {
    windows, every tile also computes the conv rows and columns it shares with its neighbours;
    squarer tiles share fewer, so widths of 1/2, 1/3 and 1/4 of the full one are tried too.
    Returns 0 if not even a 1 x 1 pixel tile fits. */
-static inline int gemmini_conv_auto_tiling(gemmini_conv_ctx *c) {
-  gemmini_conv_tiling t = {1, c->opw, c->ob, c->cbk, GEMMINI_FLOW_OF_DEFAULT, {0, 0, 0, 0, 0}};
+static inline int gemmini_conv_auto_tiling_issue(gemmini_conv_ctx *c, size_t hw_loop) {
+  gemmini_conv_tiling t = {1, c->opw, c->ob, c->cbk, GEMMINI_FLOW_OF_DEFAULT, hw_loop, {0, 0, 0, 0, 0, 0}};
   while (!gemmini_conv_plan(c, t)) {
     if (t.tj > 1) t.tj--;
     else if (t.tk > 1) t.tk--;
@@ -771,7 +876,7 @@ static inline int gemmini_conv_auto_tiling(gemmini_conv_ctx *c) {
         const size_t th = GEMMINI_CEIL_DIV(c->oph, n);
         if (th == prev) continue;
         prev = th;
-        gemmini_conv_tiling u = {th, tw, tj, t.tk, t.dataflow, {0, 0, 0, 0, 0}};
+        gemmini_conv_tiling u = {th, tw, tj, t.tk, t.dataflow, hw_loop, {0, 0, 0, 0, 0, 0}};
         if (!gemmini_conv_plan(c, u)) continue;
         const size_t cost = gemmini_conv_cost(c);
         if (cost < best_cost) best = u, best_cost = cost;
@@ -780,6 +885,13 @@ static inline int gemmini_conv_auto_tiling(gemmini_conv_ctx *c) {
     }
   }
   return gemmini_conv_plan(c, best);
+}
+
+/* LOOP_CONV_WS where the configuration has it (and WS) and a tiling fits it, else the CPU path. */
+static inline int gemmini_conv_auto_tiling(gemmini_conv_ctx *c) {
+  if (GEMMINI_HAS_LOOP_CONV && GEMMINI_FLOW_OF_DEFAULT == GEMMINI_FLOW_WS && gemmini_conv_auto_tiling_issue(c, 1))
+    return 1;
+  return gemmini_conv_auto_tiling_issue(c, 0);
 }
 
 /* The tiling tiled_conv_ex chooses when given none, as a pure function of the shape (plain C, no
@@ -1152,6 +1264,42 @@ static inline int gemmini_conv_compute_os(gemmini_conv_ctx *c, const gemmini_con
   return pending;
 }
 
+/* tiled_conv_ex's LOOP_CONV_WS path: the same chunks in the same order, each one loop (its input
+   tile, weights, bias and stores issued by the unroller; the CPU only configures). Input-channel
+   steps after a tile's first add onto its accumulator tile (bias NULL, no_bias 0); only the last
+   stores it. */
+static inline void gemmini_conv_loop_run(gemmini_conv_ctx *c) {
+  const size_t dim = GEMMINI_DIM, s = c->s;
+  gemmini_conv_chunk ch;
+  ch.n = ch.py0 = ch.px0 = ch.j0 = ch.k0 = 0;
+  for (int more = 1; more;) {
+    gemmini_conv_prepare(c, &ch);
+    const size_t irows = (ch.oh - 1) * s + c->kh, icols = (ch.ow - 1) * s + c->kw;
+    /* padded input rows [oy0 * s - pad, + irows): upad above the image, dpad below it */
+    const long y0 = (long)(ch.oy0 * s) - (long)c->pad, x0 = (long)(ch.ox0 * s) - (long)c->pad;
+    const size_t upad = y0 < 0 ? GEMMINI_MIN((size_t)-y0, irows) : 0, lpad = x0 < 0 ? GEMMINI_MIN((size_t)-x0, icols) : 0;
+    const size_t r0 = y0 < 0 ? 0 : (size_t)y0, c0 = x0 < 0 ? 0 : (size_t)x0;
+    const long r1 = GEMMINI_MIN((long)c->in_h, y0 + (long)irows), c1 = GEMMINI_MIN((long)c->in_w, x0 + (long)icols);
+    const size_t rows = r1 > (long)r0 ? (size_t)r1 - r0 : 0, cols = c1 > (long)c0 ? (size_t)c1 - c0 : 0;
+    const size_t kchs = GEMMINI_MIN(ch.kb * dim, c->in_c - ch.k0 * dim);
+    const size_t pochs = GEMMINI_MIN(ch.jb * dim, c->out_c - ch.j0 * dim);
+    const elem_t *in = c->input + ((ch.n * c->in_h + r0) * c->in_w + c0) * c->in_stride + ch.k0 * dim;
+    const elem_t *w = c->weights + ch.k0 * dim * c->out_c + ch.j0 * dim;
+    const acc_t *bias = ch.k0 == 0 && c->bias ? c->bias + ch.j0 * dim : NULL;
+    elem_t *out = NULL;
+    if (ch.last_of_tile)
+      out = c->output + (c->pool ? (ch.n * c->oph + ch.py0) * c->opw + ch.px0
+                                 : (ch.n * c->out_h + ch.oy0) * c->out_w + ch.ox0) * c->out_stride + ch.j0 * dim;
+    gemmini_loop_conv_ws(1, c->in_h, c->in_w, c->in_c, c->out_c, c->out_h, c->out_w, c->oph, c->opw, s, c->pad, c->kw,
+                         c->psz, c->pst, c->ppad, 1, ch.ph, ch.pw, pochs, c->kh, c->kw, kchs, lpad,
+                         icols - lpad - cols, upad, irows - upad - rows, ch.lpad, 0, ch.upad, 0, ch.oh, ch.ow, w, out,
+                         bias, in, ch.k0 == 0 && !c->bias, !c->pool, c->act, c->in_stride, c->out_c, c->out_stride);
+    gemmini_conv_chunk next;
+    more = gemmini_conv_next(c, &ch, &next);
+    ch.n = next.n, ch.py0 = next.py0, ch.px0 = next.px0, ch.j0 = next.j0, ch.k0 = next.k0;
+  }
+}
+
 /* The previous implementation, kept as a reference for tests and benchmarks: im2col on the CPU
    into `col` (batch*out_h*out_w * kh*kw*in_c bytes), then tiled_matmul_auto. */
 static inline void tiled_conv_im2col(size_t batch, size_t in_h, size_t in_w, size_t in_c, size_t out_c,
@@ -1193,7 +1341,9 @@ static inline int gemmini_conv_is_matmul(size_t in_h, size_t in_w, size_t out_h,
  *   tiling: NULL for gemmini_conv_choose_tiling's (and a 1x1 stride-1 conv without padding or
  *   pooling then runs as one tiled_matmul, with gemmini_auto_tiling's tiling); otherwise t.th/t.tw
  *   rows/columns of the written output per tile, t.tj/t.tk output/input channel blocks per chunk,
- *   t.dataflow; or, for such a 1x1 conv, t.th = 0 and the matmul's tiling in t.matmul.
+ *   t.dataflow, t.hw_loop (1: each chunk is one LOOP_CONV_WS, gemmini_conv_loop_run; the
+ *   automatic tiling's choice where the configuration has the unroller); or, for such a 1x1 conv,
+ *   t.th = 0 and the matmul's tiling in t.matmul.
  * A tiling that does not fit the scratchpad and accumulator, or a pooling Gemmini cannot fuse, traps
  * (illegal instruction) instead of computing garbage. Any shape whose 1 x 1 tile fits has a tiling:
  * the weights of one DIM x DIM block for every kernel tap plus the bands of the conv outputs one
@@ -1233,6 +1383,12 @@ static inline void tiled_conv_ex(size_t batch, size_t in_h, size_t in_w, size_t 
 
   const int os = gemmini_dataflow(c.t.dataflow) == GEMMINI_OS;
   gemmini_config_ex(gemmini_dataflow(c.t.dataflow), GEMMINI_NO_ACT, 0, 0, 1, 1, 0);
+  if (c.t.hw_loop) { /* the unroller sets up its own loads and stores; config_mvout gives the scale */
+    gemmini_config_st(out_stride, act, acc_scale);
+    gemmini_conv_loop_run(&c);
+    gemmini_fence();
+    return;
+  }
   gemmini_config_ld(0, stride * in_stride, 1.0f, 0, c.cs); /* input pixels: `stride` apart in a row */
   gemmini_config_ld(1, out_c, 1.0f, 0, GEMMINI_DIM);       /* weights */
   gemmini_config_ld(2, 0, 1.0f, 0, c.cs);                  /* bias rows, zero rows: DRAM stride 0 */

@@ -77,3 +77,12 @@ def test_runtime_ships_inside_the_package() -> None:
 
     assert Path(tvmx.__file__).resolve().parent / "runtime" == RUNTIME_DIR
     assert {"crt0.S", "htif.c", "link.ld"} <= {p.name for p in RUNTIME_DIR.iterdir()}
+
+
+@pytest.mark.toolchain
+def test_libgcc_is_the_multilib_of_the_cpu() -> None:
+    """Soft-float and other ABIs link gcc's runtime built for them (not the default rv64imafdc/lp64d one)."""
+    from tvmx.toolchain.riscv import _libgcc_for
+
+    assert _libgcc_for(CpuSpec("rv64imac", "lp64")).endswith("/rv64imac/lp64/libgcc.a")  # type: ignore[union-attr]
+    assert _libgcc_for(CpuSpec("rv64gcv", "lp64d")) == _libgcc_for(CpuSpec("rv64gc", "lp64d"))

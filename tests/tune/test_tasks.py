@@ -9,7 +9,7 @@ from onnx import TensorProto, helper, numpy_helper
 from tvmx.options import make_options
 from tvmx.quantize import quantize_model
 from tvmx.target import load_target
-from tvmx.tune.tasks import ACCELERATOR, CPU, model_tasks, select_kernels, workload_key
+from tvmx.tune.tasks import ACCELERATOR, CPU, model_tasks, select_kernels, structural_key
 
 
 def test_tasks_are_the_distinct_kernels_with_their_calls(int8_models: dict[str, Path]) -> None:
@@ -18,7 +18,7 @@ def test_tasks_are_the_distinct_kernels_with_their_calls(int8_models: dict[str, 
     assert kinds == {ACCELERATOR, CPU}
     names = [k for t in tasks for k in t.kernels]
     assert len(names) == len(set(names))  # every kernel in exactly one task
-    assert len({workload_key(t.workload) for t in tasks}) == len(tasks)
+    assert len({structural_key(t.workload) for t in tasks}) == len(tasks)
     # the CNN has two identical 3x3 convs (other scales): one workload, called twice
     shared = [t for t in tasks if len(t.kernels) > 1 and t.kind == ACCELERATOR]
     assert shared and all(t.calls == len(t.kernels) for t in shared)
@@ -48,7 +48,7 @@ def test_the_same_layer_in_another_model_is_the_same_workload(tmp_path: Path) ->
     a = [t for t in model_tasks(_dense(1.0, tmp_path / "a.onnx"), target, make_options()) if t.kind == ACCELERATOR]
     b = [t for t in model_tasks(_dense(3.0, tmp_path / "b.onnx"), target, make_options()) if t.kind == ACCELERATOR]
     assert len(a) == len(b) == 1
-    assert workload_key(a[0].workload) == workload_key(b[0].workload)
+    assert structural_key(a[0].workload) == structural_key(b[0].workload)
 
 
 def test_select_kernels_by_glob(int8_models: dict[str, Path]) -> None:

@@ -31,6 +31,17 @@ class KernelSchedule:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ProfileCounters:
+    """The accelerator's counters that C code can read at any moment, for the per-kernel profile
+    (`tvmx run --profile`): the generated main reads each of them around every kernel call."""
+
+    header: str  # the header that defines `read`, included by model.c
+    read: str  # a C expression of `{id}` that reads one counter, e.g. "acc_counter({id})"
+    ids: tuple[tuple[str, str], ...]  # (counter name, its C id expression), in a fixed order
+    peak_macs_per_cycle: int  # the array's: utilisation = MACs / (peak x cycles)
+
+
 class Accelerator(Protocol):
     def simulator_extras(self, workdir: Path, executor: Executor) -> SimulatorExtras:
         """Build (or reuse from the cache) the simulator model; say how to load it."""
@@ -56,6 +67,18 @@ class Accelerator(Protocol):
         """Every schedule `tvmx tune` may try for the kernel, each one legal on this configuration
         (fits the memories; the header accepts it), distinct, and the default (schedule_kernel's) first.
         A kernel with nothing to choose returns just the default."""
+        ...
+
+    def profile_counters(self) -> ProfileCounters:
+        """The counters the generated main reads around every kernel call."""
+        ...
+
+    def kernel_figures(self, counts: dict[str, int]) -> dict[str, Any]:
+        """One kernel's profile figures from its counter deltas (`instret` and the `profile_counters`
+        names): `cycles` (CPU cycles: instret plus stalls on the accelerator), `macs`,
+        `units` (busy cycles per unit), `dma_bytes`, `commands`, and, where the kernel used the
+        accelerator, `utilisation` (of the array) and `bound_cycles` (its roofline: the cycles no
+        schedule can beat, compute at the array's peak and DMA at the bus width)."""
         ...
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tvmx.accelerators.gemmini import Gemmini
+from tvmx.build.builddir import atomic_write
 from tvmx.simulator.extension import build_once, cache_root, find_gxx
 from tvmx.toolchain.command import Command, Executor
 
@@ -52,7 +53,7 @@ static int conv_init(gemmini_conv_ctx *c, const size_t *s) {
   return gemmini_conv_init(c, s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9], s[10], s[11], s[12], s[13]);
 }
 static gemmini_conv_tiling conv(const size_t *t) {
-  gemmini_conv_tiling r = {t[0], t[1], t[2], t[3], t[4], {0, 0, 0, 0, 0, 0}};
+  gemmini_conv_tiling r = {t[0], t[1], t[2], t[3], t[4], t[5], {0, 0, 0, 0, 0, 0}};
   return r;
 }
 
@@ -62,7 +63,7 @@ int tvmx_conv_tiling(const size_t *shape, size_t *out) {
   if (!gemmini_conv_choose_tiling(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9], s[10], s[11], s[12],
                                   s[13], &t))
     return 0;
-  out[0] = t.th, out[1] = t.tw, out[2] = t.tj, out[3] = t.tk, out[4] = t.dataflow;
+  out[0] = t.th, out[1] = t.tw, out[2] = t.tj, out[3] = t.tk, out[4] = t.dataflow, out[5] = t.hw_loop;
   return 1;
 }
 
@@ -114,22 +115,26 @@ class MatmulTiling:
 
 @dataclass(frozen=True)
 class ConvTiling:
-    """Written output rows x columns per tile, output / input channel blocks per chunk, dataflow."""
+    """Written output rows x columns per tile, output / input channel blocks per chunk, dataflow,
+    and hw_loop: 1 = one LOOP_CONV_WS per chunk (the hardware unroller issues the commands)."""
 
     th: int
     tw: int
     tj: int
     tk: int
     dataflow: int = FLOW_DEFAULT
+    hw_loop: int = 0
 
     def describe(self) -> str:
+        issue = ", LOOP_CONV_WS" if self.hw_loop else ""
         return (f"tiles of {self.th}x{self.tw} output pixels, {self.tj} output / {self.tk} input channel blocks "
-                f"per chunk, {FLOW_NAMES[self.dataflow]}")
+                f"per chunk, {FLOW_NAMES[self.dataflow]}{issue}")
 
 
 NO_MATMUL = MatmulTiling(0, 0, 0, 0, 0, 0)
 MM_FIELDS = len(fields(MatmulTiling))
-NO_CONV = ConvTiling(0, 0, 0, 0, 0)
+NO_CONV = ConvTiling(0, 0, 0, 0, 0, 0)
+CONV_FIELDS = len(fields(ConvTiling))
 
 
 def conv_call_args(conv: ConvTiling, matmul: MatmulTiling) -> dict[str, int]:
@@ -195,7 +200,7 @@ class TilingProbe:
     def _command(gemmini: Gemmini, folder: Path, out: Path) -> Command:
         include = gemmini.include_dirs(folder)  # writes gemmini_params.h next to the library
         source = folder / "tiling_probe.c"
-        source.write_text(PROBE_C)
+        atomic_write(source, PROBE_C)  # build_once holds the cache lock; still, never half a source
         argv = (find_gxx(), *FLAGS, *(f"-I{d}" for d in include), str(source), "-o", str(out))
         return Command(argv, inputs=(source, gemmini.header), outputs=(out,),
                        description="build the Gemmini tiling heuristics for the host")
@@ -224,12 +229,12 @@ class TilingProbe:
 
     def conv(self, shape: ConvShape) -> ConvTiling | None:
         """The tiling, or None if none fits the scratchpad and accumulator (or the pooling cannot be fused)."""
-        out = _sizes(5)
+        out = _sizes(CONV_FIELDS)
         return ConvTiling(*out) if self._lib.tvmx_conv_tiling(_shape_array(shape), out) else None
 
     def conv_cost(self, shape: ConvShape, t: ConvTiling) -> int | None:
         """gemmini_conv_cost of a tiling the planner (gemmini_conv_plan) accepts; None if it rejects it."""
-        cost = int(self._lib.tvmx_conv_cost(_shape_array(shape), _sizes(5, astuple(t))))
+        cost = int(self._lib.tvmx_conv_cost(_shape_array(shape), _sizes(CONV_FIELDS, astuple(t))))
         return cost or None
 
     def conv_extents(self, shape: ConvShape) -> tuple[int, int, int, int] | None:
@@ -320,9 +325,9 @@ def matmul_space(probe: TilingProbe, m: int, n: int, k: int, flows: tuple[int, .
 
 def conv_space(probe: TilingProbe, shape: ConvShape, flows: tuple[int, ...]) -> list[ConvTiling]:
     """Every tiling the header's planner accepts (gemmini_conv_plan) with balanced extents, per
-    dataflow in `flows` (the first is the default); ordered by the header's estimate
-    (gemmini_conv_cost, which the dataflow does not change), a tiling's other dataflows
-    CONV_FLOW_INTERLEAVE places after it."""
+    dataflow in `flows` (the first is the default) and issued by the CPU or by LOOP_CONV_WS where
+    the planner accepts it; ordered by the header's estimate (gemmini_conv_cost, which the dataflow
+    does not change), a tiling's other dataflows CONV_FLOW_INTERLEAVE places after it."""
     extents = probe.conv_extents(shape)
     if extents is None:
         return []
@@ -332,13 +337,14 @@ def conv_space(probe: TilingProbe, shape: ConvShape, flows: tuple[int, ...]) -> 
         for tw in balanced(cols):
             for tj in balanced(ob):
                 for tk in balanced(cbk):
-                    cost = probe.conv_cost(shape, ConvTiling(th, tw, tj, tk, flows[0]))
-                    if cost is not None:
-                        costed.append((cost, (th, tw, tj, tk)))
+                    for hw in (0, 1):
+                        cost = probe.conv_cost(shape, ConvTiling(th, tw, tj, tk, flows[0], hw))
+                        if cost is not None:
+                            costed.append((cost, hw, (th, tw, tj, tk)))
     keyed = []
-    for rank, (_, sizes) in enumerate(sorted(costed)):
+    for rank, (_, hw, sizes) in enumerate(sorted(costed)):
         for extra, flow in enumerate(flows):
-            t = ConvTiling(*sizes, flow)
+            t = ConvTiling(*sizes, flow, hw)
             if extra == 0 or probe.conv_cost(shape, t) is not None:
                 keyed.append(((rank + CONV_FLOW_INTERLEAVE * extra, extra, rank), t))
     return [t for _, t in sorted(keyed, key=lambda kv: kv[0])]

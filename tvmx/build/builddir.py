@@ -96,10 +96,13 @@ class BuildDir:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def start(self, key: dict[str, Any], info: dict[str, Any], *, force: bool = False) -> None:
-        """Begin a fresh build: what an earlier build created is removed, not mixed in; nothing else is."""
+    def start(self, key: dict[str, Any], info: dict[str, Any], *, force: bool = False,
+              keep_stages: list[str] | None = None) -> None:
+        """Begin a build: what an earlier build created is removed, not mixed in, except the files of
+        `keep_stages` (reused: see reusable_stages); nothing that tvmx did not create is removed."""
         if self.root.exists() and not self.root.is_dir():
             raise InputError(f"{self.root} exists and is not a folder", hint="pass another build folder with -o")
+        kept = [entry for name in keep_stages or [] if (entry := self.previous_stage(name)) is not None]
         owned = self._created_by_earlier_build()
         # the manifest's temporary name is tvmx's alone: a leftover of a build killed while writing
         # its first manifest makes no folder foreign
@@ -110,13 +113,17 @@ class BuildDir:
                                   "anyway (tvmx then deletes nothing that is already there)")
         owned = owned or set()
         self._foreign = present - owned
+        keep = {rel for entry in kept for rel in owned & present
+                if rel in entry["outputs"] or rel.startswith(f"{entry.get('folder') or chr(0)}/")}
+        keep |= {COMMANDS} if kept else set()  # the reused stages' commands stay on record
         self.root.mkdir(parents=True, exist_ok=True)
-        self.manifest = {"format": MANIFEST_FORMAT, **info, "key": key, "stages": [], "complete": False,
+        self.manifest = {"format": MANIFEST_FORMAT, **info, "key": key,
+                         "stages": [{**entry, "reused": True} for entry in kept], "complete": False,
                          "created": sorted(owned | (_OWN_FILES - self._foreign))}
         # The new, incomplete manifest goes first and still lists the old files: a build killed while
         # deleting them leaves a folder whose manifest owns what is left and claims nothing finished.
         self._save(update_created=False)
-        for rel in sorted(owned & present - {MANIFEST}):
+        for rel in sorted(owned & present - {MANIFEST} - keep):
             (self.root / rel).unlink()
         self._remove_empty_dirs(owned)
         self._save()
@@ -184,14 +191,53 @@ class BuildDir:
         return resolved != root and root in resolved.parents
 
     def record_stage(self, name: str, inputs: list[Path], outputs: list[Path], info: dict[str, Any]) -> None:
+        folder = {Path(self._rel(p)).parts[0] for p in outputs if len(Path(self._rel(p)).parts) > 1}
         entry = {
             "stage": name,
+            "folder": min(folder) if folder else "",
             "inputs": {self._rel(p): sha256_file(p) for p in inputs},
             "outputs": {self._rel(p): sha256_file(p) for p in outputs},
             **info,
         }
         self.manifest["stages"].append(entry)
         self._save()
+
+    def stage_done(self, name: str, key: str, seconds: float) -> None:
+        """Mark a stage finished (all its outputs exist) with its key (pipeline.stage_keys) and how
+        long it ran: only a finished stage with the same key and intact outputs is ever reused."""
+        for entry in self.manifest["stages"]:
+            if entry["stage"] == name:
+                entry["key"], entry["seconds"] = key, round(seconds, 3)
+        self._save()
+
+    def previous_stage(self, name: str) -> dict[str, Any] | None:
+        """The earlier build's record of a finished stage, if the folder has one."""
+        old = self._previous()
+        stages = old.get("stages") if old else None
+        if not isinstance(stages, list):
+            return None
+        entry = next((e for e in stages if isinstance(e, dict) and e.get("stage") == name), None)
+        if entry is None or not isinstance(entry.get("key"), str) or not isinstance(entry.get("outputs"), dict):
+            return None
+        return entry
+
+    def reusable_stages(self, names: list[str], keys: list[str]) -> int:
+        """How many leading stages of the earlier build finished with these keys and left their
+        outputs on disk unchanged."""
+        count = 0
+        for name, key in zip(names, keys, strict=True):
+            entry = self.previous_stage(name)
+            if entry is None or entry["key"] != key or not self._intact({"stages": [entry]}):
+                break
+            count += 1
+        return count
+
+    def _previous(self) -> dict[str, Any] | None:
+        try:
+            old = json.loads(self.manifest_path.read_text())
+        except (OSError, ValueError):
+            return None
+        return old if isinstance(old, dict) and old.get("format") == MANIFEST_FORMAT else None
 
     def finish(self, extra: dict[str, Any], outputs: list[Path] | None = None) -> None:
         """Mark the build complete, with the digests of its top-level `outputs` (model.elf, io.json):

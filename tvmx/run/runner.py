@@ -23,6 +23,7 @@ from tvmx.accelerators import Accelerator, SimulatorExtras, accelerator_for
 from tvmx.build.builddir import BuildDir, atomic_write
 from tvmx.errors import CommandFailedError, GuestError, InputError, UsageError, one_line
 from tvmx.run import elfio
+from tvmx.run.profile import Profile, build_profile, kernel_work
 from tvmx.simulator import guest
 from tvmx.simulator.spike import Spike, read_signature
 from tvmx.target.model import Target
@@ -36,7 +37,7 @@ class RunResult:
     console: str
     seconds: float
     files: list[Path] = field(default_factory=list)
-    profile: list[tuple[str, int]] = field(default_factory=list)  # (kernel, instret) per call, in order
+    profile: Profile | None = None  # per kernel: counters around its calls (run/profile.json)
 
 
 def _stats(accel: Accelerator | None, extras: SimulatorExtras, instret: int | None) -> dict[str, Any]:
@@ -245,7 +246,9 @@ def random_inputs(specs: list[dict[str, Any]], seed: int) -> dict[str, np.ndarra
 
 
 def run_build(target: Target, build_dir: Path, inputs: dict[str, np.ndarray], output_dir: Path | None,
-              *, timeout: float | None = None) -> RunResult:
+              *, timeout: float | None = None, chart: bool = False) -> RunResult:
+    """Run a build on `inputs`: outputs as .npy, stats.json and profile.json (and, with `chart`,
+    profile.png) in `output_dir` (default BUILD_DIR/run)."""
     elf, io_path = build_dir / "model.elf", build_dir / "io.json"
     if not elf.is_file() or not io_path.is_file():
         raise InputError(f"{build_dir} is not a finished tvmx build (no model.elf / io.json)",
@@ -268,17 +271,22 @@ def run_build(target: Target, build_dir: Path, inputs: dict[str, np.ndarray], ou
         data = elfio.read_region(sim.signature, sim.signature_base, addr, nbytes)
         arr = elfio.to_array(data, spec["dtype"], spec["shape"])
         outputs[spec["name"]] = arr
-        path = out_dir / f"{_safe(spec['name'])}.npy"
+        path = out_dir / f"{safe_name(spec['name'])}.npy"
         buf = io_module.BytesIO()
         np.save(buf, arr)
         atomic_write(path, buf.getvalue())
         files.append(path)
-    stats = {**sim.stats, **_offload_profile(target, elf, sim), "wall_seconds": round(sim.seconds, 3)}
-    profile = _kernel_profile(io, elf, sim)
-    if profile:
+    profile = _kernel_profile(target, build_dir, io, elf, sim)
+    stats = {**sim.stats, **_offload_stats(profile), "wall_seconds": round(sim.seconds, 3)}
+    if profile is not None:
         profile_path = out_dir / "profile.json"
-        atomic_write(profile_path, json.dumps([{"kernel": k, "instret": n} for k, n in profile], indent=1) + "\n")
+        atomic_write(profile_path, json.dumps(profile.to_json(), indent=1) + "\n")
         files.append(profile_path)
+        if chart:
+            from tvmx.run.chart import profile_png  # matplotlib: only when asked for
+
+            atomic_write(out_dir / "profile.png", profile_png(profile.to_json()))
+            files.append(out_dir / "profile.png")
     stats_path = out_dir / "stats.json"
     atomic_write(stats_path, json.dumps(stats, indent=2) + "\n")
     files.append(stats_path)
@@ -286,28 +294,37 @@ def run_build(target: Target, build_dir: Path, inputs: dict[str, np.ndarray], ou
     return RunResult(outputs, stats, sim.console, sim.seconds, files, profile)
 
 
-def _kernel_profile(io: dict[str, Any], elf: Path, sim: SimulatorRun) -> list[tuple[str, int]]:
+def _kernel_profile(target: Target, build_dir: Path, io: dict[str, Any], elf: Path,
+                    sim: SimulatorRun) -> Profile | None:
     spec = io.get("profile")
-    place = elfio.symbols(elf, {spec["symbol"]}).get(spec["symbol"]) if spec else None
-    if not spec or place is None or not spec["calls"]:
-        return []
-    counts = np.frombuffer(elfio.read_region(sim.signature, sim.signature_base, place[0], 8 * len(spec["calls"])),
-                           "<u8")
-    return [(str(k), int(n)) for k, n in zip(spec["calls"], counts, strict=True)]
+    if not spec or not spec.get("calls"):
+        return None
+    places = elfio.symbols(elf, {spec["symbol"], spec.get("overhead_symbol") or spec["symbol"]})
+    if spec["symbol"] not in places:
+        return None
+
+    def region(symbol: str, nbytes: int) -> bytes:
+        if symbol not in places:
+            raise InputError(f"{elf}: no profile symbol '{symbol}'", hint="recompile the model with `tvmx compile`")
+        return elfio.read_region(sim.signature, sim.signature_base, places[symbol][0], nbytes)
+
+    accel = accelerator_for(target)
+    kind = str(target.accelerator["kind"]) if target.accelerator else None
+    return build_profile(target.name, accel, kind, spec, region, sim.stats, kernel_work(build_dir))
 
 
-def _offload_profile(target: Target, elf: Path, sim: SimulatorRun) -> dict[str, Any]:
-    """Cycles inside offloaded layers (the generated glue counts them): utilisation and CPU share."""
-    place = elfio.symbols(elf, {"tvmx_accel_profile"}).get("tvmx_accel_profile")
-    if place is None or target.accelerator is None or not sim.stats.get("cycles"):
+def _offload_stats(profile: Profile | None) -> dict[str, Any]:
+    """The offloaded kernels' share of the run, from the profile: their calls, cycles and MACs, the
+    array utilisation over those cycles, and the CPU's share of the rest."""
+    accel = [k for k in profile.kernels if k.where == "accelerator"] if profile else []
+    if profile is None or not accel or not profile.total["cycles"]:
         return {}
-    cycles, macs, calls = np.frombuffer(elfio.read_region(sim.signature, sim.signature_base, place[0], 24), "<u8")
-    dim = int(target.accelerator["dim"])
-    total = int(sim.stats["cycles"])
-    return {"offloaded_calls": int(calls), "offloaded_cycles": int(cycles), "offloaded_macs": int(macs),
-            "offloaded_utilisation": round(float(macs) / (dim * dim * float(cycles)), 4) if cycles else 0.0,
-            "cpu_share": round(1.0 - float(cycles) / total, 4)}
+    cycles = sum(k.cycles for k in accel)
+    macs = sum(k.macs or 0 for k in accel)  # the layers' work (the array may compute more)
+    util = sum(k.utilisation * k.cycles for k in accel if k.utilisation is not None) / cycles if cycles else 0.0
+    return {"offloaded_calls": sum(k.calls for k in accel), "offloaded_cycles": cycles, "offloaded_macs": macs,
+            "offloaded_utilisation": round(util, 4), "cpu_share": round(1.0 - cycles / profile.total["cycles"], 4)}
 
 
-def _safe(name: str) -> str:
+def safe_name(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)

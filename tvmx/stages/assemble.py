@@ -14,6 +14,7 @@ from elftools.elf.elffile import ELFFile
 from tvmx.build.builddir import atomic_write
 from tvmx.stages.artifacts import GeneratedSources, LinkedProgram
 from tvmx.stages.context import StageContext
+from tvmx.toolchain.riscv import linker_script
 
 
 def section_sizes(elf_path: object) -> dict[str, int]:
@@ -51,6 +52,8 @@ def run(ctx: StageContext, gen: GeneratedSources) -> LinkedProgram:
     token = secrets.token_hex(6)
     tmp_elf, tmp_map = out_dir / f".model.elf.{token}.tmp", out_dir / f".model.map.{token}.tmp"
     ctx.build.will_write([elf, map_file, tmp_elf, tmp_map])
+    script = out_dir / "link.ld"  # the target's RAM: a program too big for it fails here, not on the simulator
+    atomic_write(script, linker_script(ctx.target.simulator.memory_mb))
     # Reproducible: the compiler runs in the build folder on relative paths, and the folder's own
     # path is mapped away in debug info, so the same model built in two folders is the same ELF.
     root = ctx.build.root.resolve()
@@ -59,7 +62,8 @@ def run(ctx: StageContext, gen: GeneratedSources) -> LinkedProgram:
     flags = (f"-O{ctx.options.opt_level}", *tc.reproducible_flags(root, shipped), *ctx.options.cflags)
     cmd = tc.build_elf([here(s) for s in gen.sources], here(tmp_elf), map_file=here(tmp_map),
                        include_dirs=tuple(here(d) for d in include_dirs), extra_flags=flags, cwd=root,
-                       runtime=[here(s) for s in _runtime_copies(tc.runtime_sources(), out_dir / "runtime")])
+                       runtime=[here(s) for s in _runtime_copies(tc.runtime_sources(), out_dir / "runtime")],
+                       script=here(script))
     try:
         ctx.executor.run(cmd)
         if ctx.executor.dry_run:  # nothing was built: report where it would be

@@ -116,7 +116,7 @@ def apply_schedules(ctx: StageContext, mod: Any, target: object, records: Record
         if not isinstance(func, tvm.tirx.PrimFunc) or func.attrs.get("tirx.is_scheduled", False):
             continue
         name = gv.name_hint
-        workload = workload_of(func)
+        workload = workload_of(func) if records is not None else None  # the records' key: only to look it up
         best = records.best(workload) if records is not None else None
         if "tvmx.offloaded" in func.attrs:
             schedule, out.choices[name], out.accelerated[name] = schedule_offloaded(ctx, name, func)

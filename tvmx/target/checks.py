@@ -65,6 +65,12 @@ def _check_accelerator_link(data: dict[str, Any], path: Path) -> None:
         _fail(path, "$.simulator.extension.name", f"'{ext['name']}' does not match accelerator.kind '{acc['kind']}'")
     for where, relative in (("$.simulator.extension.source", ext["source"]), ("$.accelerator.header", acc["header"])):
         _check_named_file(path, where, relative)
+    seen: dict[str, int] = {}
+    for i, intrinsic in enumerate(acc.get("intrinsics", [])):
+        if intrinsic["op"] in seen:  # the compiler calls one function per op: the later would shadow the earlier
+            _fail(path, f"$.accelerator.intrinsics[{i}].op",
+                  f"'{intrinsic['op']}' is also intrinsics[{seen[intrinsic['op']]}]'s op: one intrinsic per op")
+        seen[intrinsic["op"]] = i
 
 
 def _check_named_file(path: Path, where: str, relative: str) -> None:
@@ -82,16 +88,10 @@ def _check_gemmini(acc: dict[str, Any], path: Path) -> None:
     dim = acc["dim"]
     for name, elem_bytes in (("scratchpad", 1), ("accumulator", 4)):
         mem = acc[name]
-        size, banks = mem["size_kib"] * 1024, mem["banks"]
-        row_bytes = dim * elem_bytes
+        rows = mem["size_kib"] * 1024 // (dim * elem_bytes)  # a KiB holds whole rows (at most 128 bytes each)
         where = f"$.accelerator.{name}.size_kib"
-        if size % (row_bytes * banks):
-            _fail(path, where, f"{mem['size_kib']} KiB is not a whole number of {row_bytes}-byte rows in each of "
-                  f"{banks} banks")
-        rows = size // row_bytes
-        if rows // banks < dim:
-            _fail(path, where, f"{mem['size_kib']} KiB holds {rows} rows: less than one {dim}x{dim} tile per bank "
-                  f"({banks} banks)")
+        if rows < dim:
+            _fail(path, where, f"{mem['size_kib']} KiB holds {rows} rows: less than one {dim}x{dim} tile")
         if rows > GEMMINI_MAX_ROWS:
             _fail(path, where, f"{rows} rows do not fit the 29-bit row field of a local address")
     dma = acc["dma"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from functools import cache
@@ -69,8 +70,9 @@ class Toolchain:
         # gcc 12 hands only -fdebug-prefix-map to gas, for .S
         return [*flags, *(f"-fdebug-prefix-map={path}={name}" for path, name in maps.items())]
 
-    def ldflags(self, map_file: Path) -> list[str]:
-        flags = ["-nostartfiles", "-T", str(RUNTIME_DIR / "link.ld"), f"-Wl,-Map={map_file}", "-Wl,--gc-sections"]
+    def ldflags(self, map_file: Path, script: Path | None = None) -> list[str]:
+        script = script or RUNTIME_DIR / "link.ld"
+        flags = ["-nostartfiles", "-T", str(script), f"-Wl,-Map={map_file}", "-Wl,--gc-sections"]
         if self.kind == "clang":
             flags = ["-nostdlib", "-fuse-ld=lld", *flags[1:]]
             if self.libc == "picolibc":
@@ -93,19 +95,29 @@ class Toolchain:
         extra_flags: tuple[str, ...] = (),
         cwd: Path | None = None,
         runtime: list[Path] | None = None,
+        script: Path | None = None,
     ) -> Command:
         """Compile and link `sources` with the bare-metal runtime (`runtime`: copies of
-        runtime_sources() elsewhere; default: the shipped ones) into one ELF."""
+        runtime_sources() elsewhere; default: the shipped ones) into one ELF, laid out by `script`
+        (default: the shipped link.ld, for 2048 MB of RAM; see linker_script)."""
         srcs = [*(self.runtime_sources() if runtime is None else runtime), *sources]
         argv = [self.cc, *self.cflags(), *extra_flags]
         for inc in include_dirs:
             argv += ["-I", str(inc)]
-        argv += [str(s) for s in srcs] + ["-o", str(output), *self.ldflags(map_file)]
+        argv += [str(s) for s in srcs] + ["-o", str(output), *self.ldflags(map_file, script)]
         return Command(tuple(argv), cwd=cwd, inputs=tuple(srcs), outputs=(output, map_file),
                        description=f"compile and link {output.name}")
 
     def disassemble(self, elf: Path) -> Command:
         return Command((self.objdump, "-d", "-S", "--no-show-raw-insn", str(elf)), description="disassemble")
+
+
+def linker_script(memory_mb: int) -> str:
+    """The shipped link.ld for a machine with `memory_mb` of RAM (the stack takes at most a quarter):
+    a program that does not fit fails to link, instead of trapping on the simulator."""
+    text, count = re.subn(r"LENGTH = \d+M", f"LENGTH = {memory_mb}M", (RUNTIME_DIR / "link.ld").read_text(), count=1)
+    assert count == 1, "link.ld: no RAM LENGTH to set"
+    return text
 
 
 def multilib_dir(cpu: CpuSpec) -> str:
@@ -121,7 +133,8 @@ def _libgcc_for(cpu: CpuSpec) -> str | None:
     gcc = shutil.which(DEBIAN_GCC)
     if gcc is None:
         return None
-    march = cpu.march.split("_")[0].replace("v", "")
+    base = cpu.march.split("_")[0]
+    march = base[:4] + base[4:].replace("v", "")  # gcc 12 has no vector multilib; "rv" keeps its v
     res = Executor().run(
         Command((gcc, f"-march={march}", f"-mabi={cpu.mabi}", "-print-libgcc-file-name")), check=False
     )
@@ -144,7 +157,12 @@ def find_toolchain(cpu: CpuSpec, spec: ToolchainSpec) -> Toolchain:
         for name, kind in (("riscv64-unknown-elf-gcc", "gcc"), ("riscv64-unknown-elf-clang", "clang")):
             candidate = Path(riscv) / "bin" / name
             if candidate.is_file() and os.access(candidate, os.X_OK):
-                return Toolchain(kind, str(candidate), "newlib", "$RISCV", _objdump_near(str(candidate)), cpu, spec)
+                return Toolchain(kind, str(candidate), spec.libc or "newlib", "$RISCV", _objdump_near(str(candidate)),
+                                 cpu, spec)
+    if spec.libc not in (None, "picolibc"):  # never silently another C library than the target asks for
+        raise ToolNotFoundError(f"the target asks for toolchain.libc '{spec.libc}', but Debian's RISC-V packages "
+                                "provide picolibc only", hint="set toolchain.libc: picolibc (or leave it out), or "
+                                "point $RISCV at a riscv-gnu-toolchain built with newlib")
     clang, lld = shutil.which("clang"), shutil.which("ld.lld")
     libgcc = _libgcc_for(cpu)
     if clang and lld and (PICOLIBC_DIR / "include").is_dir() and libgcc:

@@ -23,7 +23,7 @@ from tvmx.stages.artifacts import ImportedModel, ScheduledModule, TensorSpec
 from tvmx.stages.context import StageContext
 from tvmx.target.model import Target
 from tvmx.toolchain.command import Executor
-from tvmx.tune.tasks import Task, workload_key
+from tvmx.tune.tasks import Task, structural_key
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class Bench:
 
     @classmethod
     def of(cls, task: Task) -> Bench:
-        return cls(task.name, tuple(task.args), task.n_inputs, int(workload_key(task.workload), 16) % 2**32)
+        return cls(task.name, tuple(task.args), task.n_inputs, int(structural_key(task.workload), 16) % 2**32)
 
     @property
     def inputs(self) -> list[TensorSpec]:

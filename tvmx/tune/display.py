@@ -3,14 +3,13 @@ elsewhere) and the summary table at the end."""
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
-from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from tvmx import ui
 from tvmx.tune.tuner import TaskState, TuneReport
 
 
@@ -25,13 +24,10 @@ def _speedup(state: TaskState) -> str:
 def table(states: list[TaskState], budget: int | None = None, title: str = "tvmx tune") -> Table:
     spent = sum(s.trials + s.reused for s in states)
     caption = f"{spent} of {budget} trials" if budget else None
-    t = Table(title=title, caption=caption)
     total = sum(s.task.calls * (s.best_cycles or 0) for s in states) or 1
-    for col, justify in (("kernel", "left"), ("where", "left"), ("calls", "right"), ("share", "right"),
-                         ("trials", "right"),
-                         ("failed", "right"), ("default cycles", "right"), ("best cycles", "right"),
-                         ("speedup", "right")):
-        t.add_column(col, justify=justify)  # type: ignore[arg-type]
+    t = ui.table(title, [("kernel", "left"), ("where", "left"), ("calls", "right"), ("share", "right"),
+                         ("trials", "right"), ("failed", "right"), ("default cycles", "right"),
+                         ("best cycles", "right"), ("speedup", "right")], caption)
     for s in states:
         share = f"{s.task.calls * (s.best_cycles or 0) / total:.1%}" if s.best_cycles else "-"
         t.add_row(s.task.describe(), s.task.kind, str(s.task.calls), share, f"{s.trials + s.reused}", str(s.failures),
@@ -45,10 +41,10 @@ class Progress:
 
     def __init__(self, budget: int, quiet: bool = False) -> None:
         self.budget, self.quiet = budget, quiet
-        self.console = Console(stderr=True, no_color="NO_COLOR" in os.environ)
+        self.console = ui.console(stderr=True)
         self.live: Live | None = None
         self.states: list[TaskState] = []
-        self.interactive = sys.stderr.isatty() and "NO_COLOR" not in os.environ and not quiet
+        self.interactive = ui.interactive(sys.stderr) and not quiet
 
     def start(self, states: list[TaskState]) -> None:
         self.states = states

@@ -93,7 +93,7 @@ class LocalMeasurer:
                 yield futures[future], future.result()
             except cf.process.BrokenProcessPool:  # a worker died (a crash inside TVM): that job failed
                 self._pool = self._new_pool()
-                yield futures[future], pickle.dumps((None, "the measuring process crashed", _no_outputs(), {}))
+                yield futures[future], pickle.dumps((None, "the measuring process crashed", npz_bytes({}), {}))
 
     def close(self) -> None:
         self._pool.shutdown(cancel_futures=True)
@@ -120,14 +120,10 @@ class DaskMeasurer:
             try:
                 yield futures[future], future.result()
             except Exception as exc:  # a lost worker: the job failed, the tune goes on
-                yield futures[future], pickle.dumps((None, f"the Dask worker failed: {exc}", _no_outputs(), {}))
+                yield futures[future], pickle.dumps((None, f"the Dask worker failed: {exc}", npz_bytes({}), {}))
 
     def close(self) -> None:
         self._client.close()
-
-
-def _no_outputs() -> bytes:
-    return npz_bytes({})
 
 
 def measurer(jobs: int, cluster: str | None) -> Measurer:

@@ -12,6 +12,7 @@ failure mark, run_secs [1e9], so it is never measured again and never chosen.
 Each measurement is appended (one line, flushed) as soon as it finishes. A tune killed while
 writing leaves at most a truncated last line, which is not a finished measurement and is dropped
 on the next open; any other malformed line is an error that names it, and nothing is rewritten.
+Several tvmx processes may share one folder: reads and appends hold a file lock (`.records.lock`).
 """
 
 from __future__ import annotations
@@ -23,10 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tvmx.build.lock import file_lock
 from tvmx.errors import InputError
 from tvmx.target.model import Target
+from tvmx.tune.tasks import structural_key
 
 WORKLOADS, TUNING_RECORDS = "database_workload.json", "database_tuning_record.json"
+LOCK = ".records.lock"  # held while reading the files and around each append (tvmx/build/lock.py)
 FAILED_RUN_SECS = 1e9  # MetaSchedule's mark of a failed measurement (meta_schedule.testing.validate_database)
 SECONDS_PER_CYCLE = 1e-9
 
@@ -127,45 +131,69 @@ class Records:
     database: Any  # ms.database.JSONDatabase
     measured: dict[tuple[str, str], int | None] = field(default_factory=dict)  # (workload, candidate) -> cycles
     successes: dict[str, list[tuple[Any, int]]] = field(default_factory=dict)  # workload -> (trace, cycles)
+    seen: tuple[int, int] = (0, 0)  # sizes of the two files as this process last read or wrote them
 
     @classmethod
     def open(cls, root: Path, target: Target) -> Records:
-        from tvm.s_tir import meta_schedule as ms
-
         folder = records_folder(root, target)
-        folder.mkdir(parents=True, exist_ok=True)
-        _check_lines(folder / WORKLOADS, 2)
-        _check_lines(folder / TUNING_RECORDS, 2)
-        try:
-            database = ms.database.JSONDatabase(work_dir=str(folder), module_equality="structural")
-        except Exception as exc:  # TVM's own parser: a line that is JSON but not a record
-            raise InputError(f"{folder}: the tuning records cannot be read ({str(exc).splitlines()[-1][:120]})",
-                             hint="move the folder away or pass another --records; nothing was changed") from exc
-        records = cls(folder, database)
-        for record in database.get_all_tuning_records():
-            records._note(record.workload.mod, record.trace, cycles_of(record.run_secs))
+        if not folder.is_dir():
+            folder.mkdir(parents=True)
+        records = cls(folder, None)
+        # no other tvmx is half-way through an append while we read (a read-only folder has no writers)
+        with file_lock(folder / LOCK, readonly_ok=True):
+            records._load()
         return records
 
+    def _load(self) -> None:
+        """(Re)read the database from its files; the caller holds the lock."""
+        from tvm.s_tir import meta_schedule as ms
+
+        _check_lines(self.folder / WORKLOADS, 2)
+        _check_lines(self.folder / TUNING_RECORDS, 2)
+        try:
+            self.database = ms.database.JSONDatabase(work_dir=str(self.folder), module_equality="structural")
+        except Exception as exc:  # TVM's own parser: a line that is JSON but not a record
+            raise InputError(f"{self.folder}: the tuning records cannot be read "
+                             f"({str(exc).splitlines()[-1][:120]})",
+                             hint="move the folder away or pass another --records; nothing was changed") from exc
+        self.measured.clear()
+        self.successes.clear()
+        for record in self.database.get_all_tuning_records():
+            self._note(record.workload.mod, record.trace, cycles_of(record.run_secs))
+        self.seen = self._sizes()
+
+    def _sizes(self) -> tuple[int, int]:
+        return tuple(p.stat().st_size if p.is_file() else 0  # type: ignore[return-value]
+                     for p in (self.folder / WORKLOADS, self.folder / TUNING_RECORDS))
+
     def _note(self, workload: Any, trace: Any, cycles: int | None) -> None:
-        wkey = workload_key_of(workload)
+        wkey = structural_key(workload)
         self.measured[(wkey, candidate_key(trace, workload))] = cycles
         if cycles is not None:
             self.successes.setdefault(wkey, []).append((trace, cycles))
 
     def commit(self, workload: Any, trace: Any, cycles: int | None, target: Any) -> None:
+        """Append one measurement. Under the folder's lock: another tvmx (a second `tvmx tune` of the
+        same target) may have appended since this one read the files, and MetaSchedule numbers a
+        record's workload by its line in database_workload.json, so the database is read again
+        first whenever the files are not as this process left them."""
         from tvm.s_tir import meta_schedule as ms
 
-        entry = self.database.commit_workload(workload)
-        run_secs = [FAILED_RUN_SECS if cycles is None else cycles * SECONDS_PER_CYCLE]
-        args = ms.arg_info.ArgInfo.from_prim_func(workload["main"])
-        self.database.commit_tuning_record(ms.database.TuningRecord(trace, entry, run_secs, target, args))
+        with file_lock(self.folder / LOCK):
+            if self._sizes() != self.seen:
+                self._load()
+            entry = self.database.commit_workload(workload)
+            run_secs = [FAILED_RUN_SECS if cycles is None else cycles * SECONDS_PER_CYCLE]
+            args = ms.arg_info.ArgInfo.from_prim_func(workload["main"])
+            self.database.commit_tuning_record(ms.database.TuningRecord(trace, entry, run_secs, target, args))
+            self.seen = self._sizes()
         self._note(workload, trace, cycles)
 
     def cycles_of_func(self, workload: Any, func: Any) -> int | None:
         """The measured cycles of one schedule (a PrimFunc named main) of the workload, if measured."""
         import tvm
 
-        return self.measured.get((workload_key_of(workload), module_key(tvm.IRModule({"main": func}))))
+        return self.measured.get((structural_key(workload), structural_key(tvm.IRModule({"main": func}))))
 
     def cycles_of_args(self, workload: Any, schedule: Any) -> int | None:
         """The measured cycles of an accelerator kernel with these call arguments, if measured."""
@@ -176,14 +204,8 @@ class Records:
     def best(self, workload: Any) -> tuple[Any, int] | None:
         """The fastest successful record of a workload: (trace, cycles). (Not the database's get_top_k:
         it skips records with an empty trace, and a kernel's default can be its unchanged loop nest.)"""
-        found = self.successes.get(workload_key_of(workload))
+        found = self.successes.get(structural_key(workload))
         return min(found, key=lambda tc: tc[1]) if found else None
-
-
-def workload_key_of(workload: Any) -> str:
-    from tvmx.tune.tasks import workload_key
-
-    return workload_key(workload)
 
 
 def apply_trace(trace: Any, workload: Any) -> Any:
@@ -197,10 +219,6 @@ def apply_trace(trace: Any, workload: Any) -> Any:
 
 def candidate_key(trace: Any, workload: Any) -> str:
     """A candidate is the module its trace makes: two traces that make the same one are one candidate."""
-    return module_key(apply_trace(trace, workload).mod)
+    return structural_key(apply_trace(trace, workload).mod)
 
 
-def module_key(mod: Any) -> str:
-    import tvm_ffi
-
-    return f"{tvm_ffi.structural_hash(mod) & (2**64 - 1):016x}"

@@ -58,10 +58,11 @@ def workload_of(func: Any) -> Any:
     return tvm.IRModule({"main": func})
 
 
-def workload_key(workload: Any) -> str:
+def structural_key(obj: Any) -> str:
+    """A workload (names and scales removed) or a scheduled module, by structure: the key records use."""
     import tvm_ffi
 
-    return f"{tvm_ffi.structural_hash(workload) & (2**64 - 1):016x}"
+    return f"{tvm_ffi.structural_hash(obj) & (2**64 - 1):016x}"
 
 
 def _call_sites(graph_mod: Any) -> dict[str, tuple[int, int]]:
@@ -96,7 +97,7 @@ def extract_tasks(graph: GraphModule) -> list[Task]:
             continue
         n_inputs, calls = sites[name]
         workload = workload_of(func)
-        key = workload_key(workload)
+        key = structural_key(workload)
         if key in by_key:
             task = by_key[key]
             task.kernels += (name,)

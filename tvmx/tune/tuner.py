@@ -27,8 +27,8 @@ from tvmx.target.model import Target
 from tvmx.tune import spaces
 from tvmx.tune.bench import Bench, Measurement, npz_bytes, same_outputs
 from tvmx.tune.measure import Job, Measurer, measurement_from_bytes, measurer
-from tvmx.tune.records import FAILED_RUN_SECS, SECONDS_PER_CYCLE, Records, default_records_dir, module_key
-from tvmx.tune.tasks import ACCELERATOR, Task, model_tasks, select_kernels, workload_key
+from tvmx.tune.records import FAILED_RUN_SECS, SECONDS_PER_CYCLE, Records, default_records_dir
+from tvmx.tune.tasks import ACCELERATOR, Task, model_tasks, select_kernels, structural_key
 
 MIN_WEIGHT_FACTOR = 1 / 64  # a task that stopped improving still gets a trial now and then
 DRY_ROUNDS = 3  # rounds without a new candidate after which a task's space counts as exhausted
@@ -179,12 +179,12 @@ class Tuner:
 
         from tvmx.stages.tune import with_call_args
 
-        task, wkey = state.task, workload_key(state.task.workload)
+        task, wkey = state.task, structural_key(state.task.workload)
         results: dict[int, int | None] = {}
         jobs = []
         known: set[int] = set()
         for i, sch in enumerate(schedules):
-            key = (wkey, module_key(sch.mod))
+            key = (wkey, structural_key(sch.mod))
             if key in self.records.measured:
                 known.add(i)
                 if not (reference and state.reference is None):
@@ -229,7 +229,7 @@ class Tuner:
         return m.cycles
 
     def _reference_path(self, state: TaskState) -> Path:
-        return self.records.folder / "references" / f"{workload_key(state.task.workload)}.npz"
+        return self.records.folder / "references" / f"{structural_key(state.task.workload)}.npz"
 
     def _save_reference(self, state: TaskState) -> None:
         path = self._reference_path(state)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,11 +12,13 @@ from typing import Any
 import numpy as np
 
 from tvmx.build.builddir import BuildDir, atomic_write
+from tvmx.errors import TvmxError
 from tvmx.options import Options
 from tvmx.pipeline import compile_model
 from tvmx.run.runner import load_inputs, run_build
 from tvmx.target.model import Target
 from tvmx.verify.compare import Comparison, compare
+from tvmx.verify.junit import ModelResult
 from tvmx.verify.reference import quantized_output_scales, run_reference
 
 
@@ -54,3 +57,28 @@ def verify_model(model: Path, target: Target, options: Options, build_dir: Path 
     BuildDir(compiled.build_dir).claim([verify_json])
     return VerifyReport(compiled.build_dir, result.outputs, reference, comparison, result.stats,
                         compiled.seconds, compiled.reused)
+
+
+def verify_models(models: list[Path], target: Target, options: Options, build_dir: Path | None = None, *,
+                  inputs: Path | None = None, seed: int | None = None, force: bool = False,
+                  log: Callable[[str], None] = lambda _m: None,
+                  on_report: Callable[[Path, VerifyReport], None] = lambda _m, _r: None,
+                  ) -> list[tuple[ModelResult, TvmxError | None]]:
+    """Verify each model in turn (one test suite for CI): a model that cannot be verified (it does
+    not compile, the guest traps) is recorded with its error and the next one still runs."""
+    results: list[tuple[ModelResult, TvmxError | None]] = []
+    for model in models:
+        start = time.perf_counter()
+        try:
+            report = verify_model(model, target, options, build_dir, inputs=inputs, seed=seed, force=force, log=log)
+        except TvmxError as exc:
+            message = exc.message + (f" (hint: {exc.hint})" if exc.hint else "")
+            results.append((ModelResult(model.stem, target.name, time.perf_counter() - start, error=message,
+                                        error_type=type(exc).__name__), exc))
+            continue
+        on_report(model, report)
+        details = (f"{report.comparison.summary()}; instret={report.stats.get('instret')} "
+                   f"cycles={report.stats.get('cycles')}; build {report.build_dir}")
+        results.append((ModelResult(model.stem, target.name, time.perf_counter() - start, report.comparison,
+                                    details=details), None))
+    return results

@@ -36,7 +36,8 @@ namespace {
 enum Funct : unsigned {
   kConfig = 0, kMvin2 = 1, kMvin = 2, kMvout = 3, kComputePreloaded = 4, kComputeAccumulated = 5,
   kPreload = 6, kFlush = 7, kLoopWs = 8, kLoopWsBounds = 9, kLoopWsAddrsAB = 10, kLoopWsAddrsDC = 11,
-  kLoopWsStridesAB = 12, kLoopWsStridesDC = 13, kMvin3 = 14, kCounter = 126,
+  kLoopWsStridesAB = 12, kLoopWsStridesDC = 13, kMvin3 = 14, kLoopConvWs = 15, kLoopConvWsConfig1 = 16,
+  kLoopConvWsConfig6 = 21, kCounter = 126,
 };
 constexpr unsigned kFunct3NoRd = 0x3;  // xs1, xs2
 constexpr unsigned kFunct3Rd = 0x7;    // xs1, xs2, xd
@@ -54,7 +55,7 @@ struct Config {
   unsigned dim = 16;
   uint32_t sp_rows = 16384, acc_rows = 1024;
   unsigned dma_bus_bytes = 16, dma_max_bytes = 64;
-  bool has_ws = true, has_os = true, has_loop_ws = false;
+  bool has_ws = true, has_os = true, has_loop_ws = false, has_loop_conv = false;
   unsigned queue_depth[3] = {8, 16, 4};
   uint64_t dma_latency = 100, dma_request_cycles = 1, spad_read_latency = 4, compute_cycles = 16,
            preload_cycles = 16, pipeline_latency = 32, config_cycles = 1;
@@ -82,6 +83,7 @@ Config load_config() {
     else if (k == "has_ws") c.has_ws = v;
     else if (k == "has_os") c.has_os = v;
     else if (k == "has_loop_ws") c.has_loop_ws = v;
+    else if (k == "has_loop_conv") c.has_loop_conv = v;
     else if (k == "queue_load") c.queue_depth[kLoad] = v;
     else if (k == "queue_execute") c.queue_depth[kExec] = v;
     else if (k == "queue_store") c.queue_depth[kStore] = v;
@@ -198,6 +200,8 @@ struct PoolState {
   bool enabled() const { return stride != 0; }
 };
 
+void check_pool(PoolState& p, const char* what);
+
 // Decodes and checks the pooling fields of config_mvout's rs1; every pooled pixel's window must
 // hold at least one conv output of the tile.
 PoolState decode_pool(uint64_t rs1) {
@@ -216,18 +220,23 @@ PoolState decode_pool(uint64_t rs1) {
     if (rs1 >> 6) bad("config_mvout: pooling fields set with pool stride 0");
     return p;
   }
-  if (p.size == 0) bad("config_mvout: pool size 0 with pool stride %u", p.stride);
-  if (!p.orows || !p.ocols || !p.porows || !p.pocols)
-    bad("config_mvout: pooling %ux%u conv outputs into %ux%u pooled pixels", p.orows, p.ocols, p.porows, p.pocols);
-  if (p.pitch == 0) p.pitch = p.ocols;
-  if (p.pitch < p.ocols) bad("config_mvout: pool pitch %u < %u conv columns", p.pitch, p.ocols);
-  if (p.out_dim < p.pocols) bad("config_mvout: pool_out_dim %u < %u pooled columns", p.out_dim, p.pocols);
-  if (p.upad >= p.size || p.lpad >= p.size)
-    bad("config_mvout: pool padding %u/%u not below the pool size %u", p.upad, p.lpad, p.size);
-  if ((p.porows - 1) * p.stride >= p.orows + p.upad || (p.pocols - 1) * p.stride >= p.ocols + p.lpad)
-    bad("config_mvout: %ux%u pooled pixels (stride %u, padding %u/%u) reach past the %ux%u conv outputs", p.porows,
-        p.pocols, p.stride, p.upad, p.lpad, p.orows, p.ocols);
+  check_pool(p, "config_mvout");
   return p;
+}
+
+// What pooled mvouts need of a pooling configuration (config_mvout's, or a LOOP_CONV_WS's).
+void check_pool(PoolState& p, const char* what) {
+  if (p.size == 0) bad("%s: pool size 0 with pool stride %u", what, p.stride);
+  if (!p.orows || !p.ocols || !p.porows || !p.pocols)
+    bad("%s: pooling %ux%u conv outputs into %ux%u pooled pixels", what, p.orows, p.ocols, p.porows, p.pocols);
+  if (p.pitch == 0) p.pitch = p.ocols;
+  if (p.pitch < p.ocols) bad("%s: pool pitch %u < %u conv columns", what, p.pitch, p.ocols);
+  if (p.out_dim < p.pocols) bad("%s: pool_out_dim %u < %u pooled columns", what, p.out_dim, p.pocols);
+  if (p.upad >= p.size || p.lpad >= p.size)
+    bad("%s: pool padding %u/%u not below the pool size %u", what, p.upad, p.lpad, p.size);
+  if ((p.porows - 1) * p.stride >= p.orows + p.upad || (p.pocols - 1) * p.stride >= p.ocols + p.lpad)
+    bad("%s: %ux%u pooled pixels (stride %u, padding %u/%u) reach past the %ux%u conv outputs", what, p.porows,
+        p.pocols, p.stride, p.upad, p.lpad, p.orows, p.ocols);
 }
 
 // LOOP_WS's configuration (funct 9..13), consumed by the LOOP_WS command (funct 8).
@@ -245,6 +254,19 @@ struct LoopWsState {
   bool a_valid = false;    // an A tile that a later loop may reuse is in the scratchpad
   uint32_t a_row = 0, a_I = 0, a_K = 0, a_pad_I = 0, a_pad_K = 0;
   uint64_t a_dram = 0, a_stride = 0;
+};
+
+// LOOP_CONV_WS's configuration (funct 16..21), consumed by the LOOP_CONV_WS command (funct 15);
+// the fields of gemmini-rocc-tests' gemmini_loop_conv_ws, at its bit positions.
+struct LoopConvConfig {
+  unsigned given = 0;  // bit (funct - kLoopConvWsConfig1) per config command since the last loop
+  uint32_t batch_size = 0, in_row_dim = 0, in_col_dim = 0, in_channels = 0, out_channels = 0, out_row_dim = 0,
+           out_col_dim = 0, pool_out_row_dim = 0, pool_out_col_dim = 0, stride = 0, padding = 0, kernel_dim = 0,
+           kernel_dilation = 0, pool_size = 0, pool_stride = 0, pool_padding = 0, batches = 0, porows = 0, pocols = 0,
+           pochs = 0, krows = 0, kcols = 0, kchs = 0, lpad = 0, rpad = 0, upad = 0, dpad = 0, plpad = 0, prpad = 0,
+           pupad = 0, pdpad = 0, orows = 0, ocols = 0, in_stride = 0, weight_stride = 0, out_stride = 0;
+  uint64_t weights = 0, output = 0, bias = 0, input = 0;
+  static constexpr unsigned kAll = 0x3F;
 };
 
 struct LoadState {
@@ -281,6 +303,12 @@ class Gemmini {
     pool_ = PoolState{};
     loop_cfg_ = LoopWsConfig{};
     loop_ = LoopWsState{};
+    conv_cfg_ = LoopConvConfig{};
+    conv_half_ = conv_c_half_ = 1;
+    conv_c_valid_ = false;
+    conv_stream_ = false;
+    for (auto& t : stream_clock_) t = 0;
+    conv_done_[0] = conv_done_[1] = ws_done_ = 0;
     unrolling_ = false;
     unroll_clock_ = unroll_done_ = 0;
     for (auto& l : ld_) l = LoadState{};
@@ -311,7 +339,10 @@ class Gemmini {
       case kLoopWsBounds: case kLoopWsAddrsAB: case kLoopWsAddrsDC: case kLoopWsStridesAB: case kLoopWsStridesDC:
         loop_ws_config(funct, rs1, rs2);
         break;
-      default: bad("unknown funct7 %u (LOOP_CONV_WS is not modelled)", funct);
+      case kLoopConvWs: loop_conv_ws(rs1, rs2); break;
+      default:
+        if (funct >= kLoopConvWsConfig1 && funct <= kLoopConvWsConfig6) loop_conv_config(funct, rs1, rs2);
+        else bad("unknown funct7 %u", funct);
     }
     counters_[kCtrInsts]++;
     return 0;
@@ -360,6 +391,10 @@ class Gemmini {
   LoadState ld_[3];
   LoopWsConfig loop_cfg_;
   LoopWsState loop_;
+  LoopConvConfig conv_cfg_;
+  unsigned conv_half_ = 1, conv_c_half_ = 1;  // halves of the last conv loop's tiles
+  bool conv_c_valid_ = false;                 // its C tile may be accumulated onto (same shape)
+  uint32_t conv_c_shape_[4] = {0, 0, 0, 0};   // pochs, batches, orows, ocols of that tile
   Local pre_bd_{}, pre_c_{};
   std::vector<int32_t> pending_, array_;     // OS: staged D, accumulators in the array
   std::vector<int16_t> pending16_, wt16_;    // WS: staged and stationary weights, both as B^T
@@ -377,14 +412,21 @@ class Gemmini {
   // LOOP_WS enters the command stream behind the unroller's and waits (stalls) until it is done.
   bool unrolling_ = false;
   uint64_t unroll_clock_ = 0, unroll_done_ = 0;
+  // LOOP_CONV_WS's unroller runs three streams, as Gemmini's LoopConv runs its load, execute and
+  // store state machines: each issues one command per cycle on its own clock into its unit's
+  // reservation station. Up to two loops are in flight: the third waits (the CPU stalls on it).
+  bool conv_stream_ = false;
+  uint64_t ws_done_ = 0;  // when the last LOOP_WS had issued its last command
+  uint64_t stream_clock_[3] = {0, 0, 0};
+  uint64_t conv_done_[2] = {0, 0};  // when the last two conv loops had issued their last command
 
   // ---------------------------------------------------------------- helpers
   uint64_t cpu_now() const { return (minstret_ ? minstret_->read() : 0) + stall_; }
 
   // When a command enters its reservation station: the unroller's clock for its own commands; for
   // the CPU's, now, after the commands of a LOOP_WS still being unrolled (the CPU stalls for them).
-  uint64_t issue_time() {
-    if (unrolling_) return unroll_clock_;
+  uint64_t issue_time(Unit unit = kNoUnit) {
+    if (unrolling_) return conv_stream_ ? stream_clock_[unit] : unroll_clock_;
     uint64_t now = cpu_now();
     if (unroll_done_ > now) {
       stall_ += unroll_done_ - now;
@@ -450,7 +492,7 @@ class Gemmini {
   void schedule(Unit unit, uint64_t occupancy, uint64_t latency, const Footprint& fp, bool exposed_fill = false,
                 uint64_t fill = 0) {
     UnitState& u = units_[unit];
-    uint64_t now = issue_time();
+    uint64_t now = issue_time(unit);
     while (!u.inflight.empty() && u.inflight.front() <= now) u.inflight.pop_front();
     if (u.inflight.size() >= cfg.queue_depth[unit]) {
       uint64_t wait = u.inflight.front() - now;
@@ -458,7 +500,7 @@ class Gemmini {
       now += wait;
       u.inflight.pop_front();
     }
-    if (unrolling_) unroll_clock_ = now + 1;  // one command per cycle
+    if (unrolling_) (conv_stream_ ? stream_clock_[unit] : unroll_clock_) = now + 1;  // one command per cycle
     uint64_t start = std::max(now, u.free_at);
     for (int i = 0; i < fp.n; i++) {
       const auto& s = fp.spans[i];
@@ -872,7 +914,7 @@ class Gemmini {
     }
     unrolling_ = false;
     st_act_ = saved_act;
-    unroll_done_ = unroll_clock_;
+    unroll_done_ = ws_done_ = unroll_clock_;
   }
 
   static uint64_t op(uint32_t local, unsigned cols, unsigned rows) {
@@ -944,6 +986,287 @@ class Gemmini {
           unrolled(kMvout, c.C + (uint64_t{i} * d * c.stride_C + j * d) * (full_c ? 4 : 1),
                    op(acc | (full_c ? full : 0) | (c_row + (i * c.J + j) * d), span(j, 1, c.J, c.pad_J),
                       span(i, 1, c.I, c.pad_I)));
+  }
+
+  // ---------------------------------------------------------------- LOOP_CONV_WS (conv loop unroller)
+  // Field layouts are gemmini-rocc-tests' gemmini_loop_conv_ws (non-square version):
+  //   CONFIG_1 (16) rs1 = out_channels[63:48] in_channels[47:32] in_row_dim[31:16] batch_size[15:0],
+  //                 rs2 = padding[63:56] stride[55:48] out_col_dim[47:32] pool_out_row_dim[31:16] out_row_dim[15:0]
+  //   CONFIG_2 (17) rs1 = kernel_dim[63:48] pool_out_col_dim[47:32] pool_size[31:16] pool_stride[15:8]
+  //                       pool_padding[7:0], rs2 = batches[63:48] porows[47:32] pocols[31:16] pochs[15:0]
+  //   CONFIG_3 (18) rs1 = krows[63:48] kcols[47:32] kchs[31:16] lpad[15:0],
+  //                 rs2 = rpad[63:48] upad[47:32] dpad[31:24] plpad[23:16] in_col_dim[15:0]
+  //   CONFIG_4 (19) rs1 = orows[63:48] prpad[47:32] pupad[31:21] pdpad[20:10] kernel_dilation[9:0],
+  //                 rs2 = in_stride[63:48] weight_stride[47:32] out_stride[31:16] ocols[15:0]
+  //   CONFIG_5 (20) weights, output; CONFIG_6 (21) bias, input
+  void loop_conv_config(unsigned funct, uint64_t rs1, uint64_t rs2) {
+    if (!cfg.has_loop_conv) bad("LOOP_CONV_WS config (funct %u): this configuration has no LOOP_CONV_WS unroller", funct);
+    LoopConvConfig& c = conv_cfg_;
+    auto f = [](uint64_t v, unsigned lo, unsigned bits) { return static_cast<uint32_t>((v >> lo) & ((1ull << bits) - 1)); };
+    switch (funct - kLoopConvWsConfig1) {
+      case 0:
+        c.batch_size = f(rs1, 0, 16), c.in_row_dim = f(rs1, 16, 16), c.in_channels = f(rs1, 32, 16);
+        c.out_channels = f(rs1, 48, 16);
+        c.out_row_dim = f(rs2, 0, 16), c.pool_out_row_dim = f(rs2, 16, 16), c.out_col_dim = f(rs2, 32, 16);
+        c.stride = f(rs2, 48, 8), c.padding = f(rs2, 56, 8);
+        break;
+      case 1:
+        c.pool_padding = f(rs1, 0, 8), c.pool_stride = f(rs1, 8, 8), c.pool_size = f(rs1, 16, 16);
+        c.pool_out_col_dim = f(rs1, 32, 16), c.kernel_dim = f(rs1, 48, 16);
+        c.pochs = f(rs2, 0, 16), c.pocols = f(rs2, 16, 16), c.porows = f(rs2, 32, 16), c.batches = f(rs2, 48, 16);
+        break;
+      case 2:
+        c.lpad = f(rs1, 0, 16), c.kchs = f(rs1, 16, 16), c.kcols = f(rs1, 32, 16), c.krows = f(rs1, 48, 16);
+        c.in_col_dim = f(rs2, 0, 16), c.plpad = f(rs2, 16, 8), c.dpad = f(rs2, 24, 8), c.upad = f(rs2, 32, 16);
+        c.rpad = f(rs2, 48, 16);
+        break;
+      case 3:
+        c.kernel_dilation = f(rs1, 0, 10), c.pdpad = f(rs1, 10, 11), c.pupad = f(rs1, 21, 11), c.prpad = f(rs1, 32, 16);
+        c.orows = f(rs1, 48, 16);
+        c.ocols = f(rs2, 0, 16), c.out_stride = f(rs2, 16, 16), c.weight_stride = f(rs2, 32, 16);
+        c.in_stride = f(rs2, 48, 16);
+        break;
+      case 4: c.weights = rs1, c.output = rs2; break;
+      default: c.bias = rs1, c.input = rs2; break;
+    }
+    c.given |= 1u << (funct - kLoopConvWsConfig1);
+  }
+
+  // The tile's padded input: rows and columns of input pixels the loop's computes read.
+  static uint32_t conv_irows(const LoopConvConfig& c) { return (c.orows - 1) * c.stride + c.krows; }
+  static uint32_t conv_icols(const LoopConvConfig& c) { return (c.ocols - 1) * c.stride + c.kcols; }
+
+  void check_conv_loop(const LoopConvConfig& c, bool pool, bool accumulate) const {
+    const unsigned d = cfg.dim;
+    if (c.given != LoopConvConfig::kAll)
+      bad("LOOP_CONV_WS: config commands missing since the last LOOP_CONV_WS (mask 0x%x)", c.given);
+    if (!c.batches || !c.orows || !c.ocols || !c.krows || !c.kcols || !c.kchs || !c.pochs || !c.stride)
+      bad("LOOP_CONV_WS: batches %u, orows %u, ocols %u, krows %u, kcols %u, kchs %u, pochs %u, stride %u must be >= 1",
+          c.batches, c.orows, c.ocols, c.krows, c.kcols, c.kchs, c.pochs, c.stride);
+    if (c.kernel_dilation != 1) bad("LOOP_CONV_WS: kernel dilation %u (only 1 is modelled)", c.kernel_dilation);
+    if (c.kcols > c.kernel_dim || c.kchs > c.in_channels || c.pochs > c.out_channels)
+      bad("LOOP_CONV_WS: tile kernel columns %u / %u input / %u output channels beyond the conv's %u / %u / %u",
+          c.kcols, c.kchs, c.pochs, c.kernel_dim, c.in_channels, c.out_channels);
+    if (c.in_stride < c.kchs || c.weight_stride < c.pochs || c.out_stride < c.pochs)
+      bad("LOOP_CONV_WS: strides in %u / weight %u / out %u below the tile's %u input / %u output channels",
+          c.in_stride, c.weight_stride, c.out_stride, c.kchs, c.pochs);
+    const uint32_t irows = conv_irows(c), icols = conv_icols(c);
+    if (c.upad + c.dpad > irows || c.lpad + c.rpad > icols)
+      bad("LOOP_CONV_WS: padding %u+%u rows / %u+%u columns exceeds the tile's %ux%u input", c.upad, c.dpad, c.lpad,
+          c.rpad, irows, icols);
+    if (irows - c.upad - c.dpad > c.in_row_dim || icols - c.lpad - c.rpad > c.in_col_dim)
+      bad("LOOP_CONV_WS: the tile reads %ux%u input pixels of a %ux%u image", irows - c.upad - c.dpad,
+          icols - c.lpad - c.rpad, c.in_row_dim, c.in_col_dim);
+    const uint64_t kb = (c.kchs + d - 1) / d, ob = (c.pochs + d - 1) / d;
+    const uint64_t in_rows = kb * c.batches * irows * icols, w_rows = ob * c.krows * c.kcols * c.kchs;
+    if (in_rows + w_rows > cfg.sp_rows / 2)
+      bad("LOOP_CONV_WS: input (%llu rows) and weights (%llu) exceed half the scratchpad", ull(in_rows), ull(w_rows));
+    if (ob * c.batches * c.orows * c.ocols > cfg.acc_rows / 2)
+      bad("LOOP_CONV_WS: the output tile (%llu rows) exceeds half the accumulator", ull(ob * c.batches * c.orows * c.ocols));
+    if (pool) {
+      if (c.output && (c.pool_out_col_dim < c.pocols || c.pool_out_row_dim < c.porows))
+        bad("LOOP_CONV_WS: %ux%u pooled pixels in a %ux%u pooled image", c.porows, c.pocols, c.pool_out_row_dim,
+            c.pool_out_col_dim);
+    } else if (c.output && (c.out_col_dim < c.ocols || c.out_row_dim < c.orows)) {
+      bad("LOOP_CONV_WS: %ux%u conv outputs in a %ux%u output image", c.orows, c.ocols, c.out_row_dim, c.out_col_dim);
+    }
+    if (accumulate && !(conv_c_valid_ && conv_c_shape_[0] == c.pochs && conv_c_shape_[1] == c.batches &&
+                        conv_c_shape_[2] == c.orows && conv_c_shape_[3] == c.ocols))
+      bad("LOOP_CONV_WS: no bias address and no_bias 0 accumulate onto the last loop's tile, which has another shape");
+    if (!ex_configured_ || !ws_ || b_transpose_) bad("LOOP_CONV_WS: needs config_ex WS without transposes");
+    if (c.output && !st_configured_) bad("LOOP_CONV_WS: needs config_mvout (its acc_scale)");
+  }
+
+  // LOOP_CONV_WS rs1: a_spad_id [19:18], b_spad_id [17:16], max_pixels_per_row [15:8], dw [6],
+  // trans_input_3120 [5], trans_weight_0132 [4], trans_weight_1203 [3], trans_output_1203 [2],
+  // wrot180 [1], no_bias [0]; rs2: activation [4:3], input_dilated [2], downsample [1], no_pool [0].
+  // Bias: no_bias 1 starts the tile from zero; a bias address loads it (int32, one row broadcast
+  // to every pixel); address 0 with no_bias 0 accumulates onto the tile the last loop left in the
+  // accumulator (Gemmini's tiled_conv passes no bias to its later input-channel steps). Output 0:
+  // no stores (the tile stays for such a loop).
+  void loop_conv_ws(uint64_t rs1, uint64_t rs2) {
+    if (!cfg.has_loop_conv) bad("LOOP_CONV_WS: this configuration has no LOOP_CONV_WS unroller");
+    const bool no_bias = rs1 & 1, pool = !(rs2 & 1);
+    const unsigned act = (rs2 >> 3) & 3;
+    if ((rs1 & 0x7E) || ((rs1 >> 16) & 0xF) || (rs2 & 6) || act > 1)
+      bad("LOOP_CONV_WS: unsupported flags (rs1 0x%llx: transposes, wrot180, dw, spad ids; rs2 0x%llx: input_dilated, "
+          "downsample, activation %u)", ull(rs1 & 0xF007E), ull(rs2 & 6), act);
+    const LoopConvConfig c = conv_cfg_;
+    const bool accumulate = !no_bias && !c.bias;
+    check_conv_loop(c, pool, accumulate);
+    PoolState p;
+    if (pool) {
+      p.stride = c.pool_stride, p.size = c.pool_size, p.upad = c.pupad, p.lpad = c.plpad, p.pitch = c.ocols;
+      p.out_dim = c.pool_out_col_dim, p.porows = c.porows, p.pocols = c.pocols, p.orows = c.orows, p.ocols = c.ocols;
+      if (!p.stride) bad("LOOP_CONV_WS: pooling with pool stride 0");
+      check_pool(p, "LOOP_CONV_WS");
+    }
+    conv_cfg_.given = 0;
+    // Two loops in flight: the CPU waits until the one before the last has issued everything.
+    uint64_t now = cpu_now();
+    if (conv_done_[0] > now) {
+      stall_ += conv_done_[0] - now;
+      counters_[kCtrStall] += conv_done_[0] - now;
+      now = conv_done_[0];
+    }
+    conv_half_ ^= 1;
+    if (!accumulate) conv_c_half_ ^= 1;
+    const uint32_t half = cfg.sp_rows / 2;
+    const uint32_t in_row = conv_half_ * half;
+    const uint32_t w_row = (conv_half_ + 1) * half - ((c.pochs + cfg.dim - 1) / cfg.dim) * c.krows * c.kcols * c.kchs;
+    const uint32_t c_row = conv_c_half_ * (cfg.acc_rows / 2);
+    // The unroller's commands run under its own load, execute and store settings; the CPU's are
+    // restored afterwards (Gemmini's unroller issues its own config commands).
+    const LoadState saved_ld[3] = {ld_[0], ld_[1], ld_[2]};
+    const PoolState saved_pool = pool_;
+    const unsigned saved_act = st_act_;
+    const uint64_t saved_st_stride = st_stride_;
+    const uint32_t saved_a_stride = a_stride_, saved_c_stride = c_stride_;
+    for (auto& t : stream_clock_) t = std::max({t, now, ws_done_});
+    unrolling_ = conv_stream_ = true;
+    try {
+      unroll_conv(c, in_row, w_row, c_row, no_bias, pool, act, p);
+    } catch (...) {
+      unrolling_ = conv_stream_ = false;
+      ld_[0] = saved_ld[0], ld_[1] = saved_ld[1], ld_[2] = saved_ld[2];
+      pool_ = saved_pool, st_act_ = saved_act, st_stride_ = saved_st_stride, a_stride_ = saved_a_stride;
+      c_stride_ = saved_c_stride;
+      throw;
+    }
+    unrolling_ = conv_stream_ = false;
+    ld_[0] = saved_ld[0], ld_[1] = saved_ld[1], ld_[2] = saved_ld[2];
+    pool_ = saved_pool, st_act_ = saved_act, st_stride_ = saved_st_stride, a_stride_ = saved_a_stride;
+    c_stride_ = saved_c_stride;
+    conv_c_valid_ = true;
+    conv_c_shape_[0] = c.pochs, conv_c_shape_[1] = c.batches, conv_c_shape_[2] = c.orows, conv_c_shape_[3] = c.ocols;
+    const uint64_t done = *std::max_element(stream_clock_, stream_clock_ + 3);
+    conv_done_[0] = conv_done_[1];
+    conv_done_[1] = done;
+    unroll_done_ = std::max(unroll_done_, done);
+  }
+
+  // Zeros into `rows` scratchpad rows from `row` (`cols` columns of DIM-wide blocks `block_stride`
+  // rows apart): Gemmini's mvin from DRAM address 0 (its zero writer; no DMA), one row per cycle.
+  void zero_rows(uint32_t row, unsigned cols, unsigned rows, uint32_t block_stride) {
+    const unsigned d = cfg.dim, blocks = (cols + d - 1) / d;
+    for (unsigned b = 0; b < blocks; b++)
+      for (unsigned r = 0; r < rows; r++)
+        std::fill_n(&sp[(size_t{row} + b * size_t{block_stride} + r) * d], std::min(d, cols - b * d), int8_t{0});
+    Footprint fp;
+    fp.add(Local{false, false, false, false, row, static_cast<uint16_t>(rows), static_cast<uint16_t>(cols)},
+           (blocks - 1) * block_stride + rows, 1, true);
+    schedule(kLoad, rows, 0, fp);
+    counters_[kCtrInsts]++;
+  }
+
+  // One conv tile, in Gemmini's LoopConv order. Scratchpad: input pixel (kch block, b, irow, icol)
+  // of the padded tile at in_row + ((kb * batches + b) * irows + irow) * icols + icol; weight row
+  // (och block, krow, kcol, kch) at w_row + ((ob * krows + krow) * kcols + kcol) * kchs + kch.
+  // Accumulator: output pixel (och block, b, orow, ocol) at c_row + ((ob * batches + b) * orows +
+  // orow) * ocols + ocol. Loads (bias, input, weights), then, once they are all issued, the
+  // computes (per och block, krow, kcol, kch block: one weight preload, then DIM output columns of
+  // one output row per compute, A rows `stride` apart), then, once those are issued, the stores.
+  void unroll_conv(const LoopConvConfig& c, uint32_t in_row, uint32_t w_row, uint32_t c_row, bool no_bias, bool pool,
+                   unsigned act, const PoolState& p) {
+    const unsigned d = cfg.dim, mbl = max_blocks(false, false);
+    const uint32_t acc = 1u << 31, accumulate = 1u << 30;
+    const uint32_t irows = conv_irows(c), icols = conv_icols(c);
+    const uint32_t kb = (c.kchs + d - 1) / d, ob = (c.pochs + d - 1) / d;
+    const uint32_t in_block = c.batches * irows * icols, w_block = c.krows * c.kcols * c.kchs;
+    auto cols_of = [&](uint32_t total, uint32_t first_block, uint32_t blocks) {
+      return std::min(blocks * d, total - first_block * d);
+    };
+    auto c_addr = [&](uint32_t o, uint32_t b, uint32_t orow, uint32_t ocol) {
+      return c_row + ((o * c.batches + b) * c.orows + orow) * c.ocols + ocol;
+    };
+    // bias: one int32 row per pixel, DRAM stride 0
+    if (!no_bias && c.bias) {
+      ld_[2] = LoadState{true, false, d, 1.0f, 0};
+      for (uint32_t o = 0; o < ob; o++)
+        for (uint32_t b = 0; b < c.batches; b++)
+          for (uint32_t orow = 0; orow < c.orows; orow++)
+            for (uint32_t ocol = 0; ocol < c.ocols; ocol += d)
+              unrolled(kMvin3, c.bias + uint64_t{o} * d * 4,
+                       op(acc | c_addr(o, b, orow, ocol), cols_of(c.pochs, o, 1), std::min(d, c.ocols - ocol)));
+    }
+    // input: zeros in the padding, the image's pixels elsewhere
+    ld_[0] = LoadState{true, false, in_block, 1.0f, c.in_stride};
+    const uint32_t real_cols = icols - c.lpad - c.rpad;
+    for (uint32_t k = 0; k < kb; k += mbl) {
+      const unsigned cols = cols_of(c.kchs, k, mbl);
+      for (uint32_t b = 0; b < c.batches; b++)
+        for (uint32_t ir = 0; ir < irows; ir++) {
+          const uint32_t row = in_row + ((k * c.batches + b) * irows + ir) * icols;
+          if (ir < c.upad || ir >= irows - c.dpad) {
+            for (uint32_t x = 0; x < icols; x += d) zero_rows(row + x, cols, std::min(d, icols - x), in_block);
+            continue;
+          }
+          for (uint32_t x = 0; x < c.lpad; x += d) zero_rows(row + x, cols, std::min(d, c.lpad - x), in_block);
+          const uint64_t src = c.input + ((uint64_t{b} * c.in_row_dim + (ir - c.upad)) * c.in_col_dim) * c.in_stride +
+                               uint64_t{k} * d;
+          for (uint32_t x = 0; x < real_cols; x += d)
+            unrolled(kMvin, src + uint64_t{x} * c.in_stride, op(row + c.lpad + x, cols, std::min(d, real_cols - x)));
+          for (uint32_t x = c.lpad + real_cols; x < icols; x += d) zero_rows(row + x, cols, std::min(d, icols - x), in_block);
+        }
+    }
+    // weights: rows of input channels, DIM output channels per block
+    ld_[1] = LoadState{true, false, w_block, 1.0f, c.weight_stride};
+    for (uint32_t o = 0; o < ob; o += mbl)
+      for (uint32_t kr = 0; kr < c.krows; kr++)
+        for (uint32_t kc = 0; kc < c.kcols; kc++)
+          for (uint32_t ch = 0; ch < c.kchs; ch += d)
+            unrolled(kMvin2, c.weights + ((uint64_t{kr} * c.kernel_dim + kc) * c.in_channels + ch) * c.weight_stride +
+                                 uint64_t{o} * d,
+                     op(w_row + ((o * c.krows + kr) * c.kcols + kc) * c.kchs + ch, cols_of(c.pochs, o, mbl),
+                        std::min(d, c.kchs - ch)));
+    // computes, after the loads are issued (Gemmini's LoopConv: execute waits for its loop's loads)
+    stream_clock_[kExec] = std::max(stream_clock_[kExec], stream_clock_[kLoad]);
+    a_stride_ = c.stride, c_stride_ = 1;
+    const uint64_t garbage = op(kGarbage, d, d);
+    const bool seeded = !no_bias;  // a bias, or the last loop's partial sums, is in the tile already
+    for (uint32_t o = 0; o < ob; o++) {
+      const unsigned jc = cols_of(c.pochs, o, 1);
+      for (uint32_t kr = 0; kr < c.krows; kr++)
+        for (uint32_t kc = 0; kc < c.kcols; kc++)
+          for (uint32_t k = 0; k < kb; k++) {
+            const unsigned kcs = cols_of(c.kchs, k, 1);
+            const uint32_t flag = (seeded || kr || kc || k) ? accumulate : 0;
+            bool first = true;
+            for (uint32_t b = 0; b < c.batches; b++)
+              for (uint32_t orow = 0; orow < c.orows; orow++)
+                for (uint32_t ocol = 0; ocol < c.ocols; ocol += d) {
+                  const unsigned rows = std::min(d, c.ocols - ocol);
+                  const uint32_t a = in_row + ((k * c.batches + b) * irows + orow * c.stride + kr) * icols +
+                                     ocol * c.stride + kc;
+                  unrolled(kPreload, first ? op(w_row + ((o * c.krows + kr) * c.kcols + kc) * c.kchs + k * d, jc, kcs)
+                                           : garbage,
+                           op(acc | flag | c_addr(o, b, orow, ocol), jc, rows));
+                  unrolled(first ? kComputePreloaded : kComputeAccumulated, op(a, kcs, rows), garbage);
+                  first = false;
+                }
+          }
+    }
+    if (!c.output) return;
+    // stores, after the computes are issued; requantized by config_mvout's scale, the loop's act
+    stream_clock_[kStore] = std::max(stream_clock_[kStore], stream_clock_[kExec]);
+    st_act_ = act;
+    st_stride_ = c.out_stride;
+    if (pool) {
+      pool_ = p;
+      for (uint32_t b = 0; b < c.batches; b++)
+        for (uint32_t o = 0; o < ob; o++)
+          unrolled(kMvout, c.output + uint64_t{b} * c.pool_out_row_dim * c.pool_out_col_dim * c.out_stride + uint64_t{o} * d,
+                   op(acc | c_addr(o, b, 0, 0), cols_of(c.pochs, o, 1), 0));
+      return;
+    }
+    pool_ = PoolState{};
+    for (uint32_t o = 0; o < ob; o++)
+      for (uint32_t b = 0; b < c.batches; b++)
+        for (uint32_t orow = 0; orow < c.orows; orow++)
+          for (uint32_t ocol = 0; ocol < c.ocols; ocol += d)
+            unrolled(kMvout,
+                     c.output + ((uint64_t{b} * c.out_row_dim + orow) * c.out_col_dim + ocol) * c.out_stride + uint64_t{o} * d,
+                     op(acc | c_addr(o, b, orow, ocol), cols_of(c.pochs, o, 1), std::min(d, c.ocols - ocol)));
   }
 
   uint64_t counter(uint64_t rs1) {

@@ -167,14 +167,14 @@ OS_TILING = """
 static const gemmini_conv_tiling *os_tiling(const gemmini_conv_tiling *given, size_t n, size_t h, size_t w, size_t c,
                                             size_t oc, size_t oh, size_t ow, size_t s, size_t p, size_t kh, size_t kw,
                                             size_t psz, size_t pst, size_t ppad, gemmini_conv_tiling *t) {
-  const gemmini_conv_tiling none = {0, 0, 0, 0, 0, {0, 0, 0, 0, 0, 0}};
+  const gemmini_conv_tiling none = {0, 0, 0, 0, 0, 0, {0, 0, 0, 0, 0, 0}};
   *t = given ? *given : none;
   if (!given && gemmini_conv_is_matmul(h, w, oh, ow, s, p, kh, kw, psz))
     t->matmul = gemmini_auto_tiling(n * h * w, oc, c);
   else if (!given)
     gemmini_conv_choose_tiling(n, h, w, c, oc, oh, ow, s, p, kh, kw, psz, pst, ppad, t);
   t->dataflow = t->matmul.dataflow = GEMMINI_FLOW_OS;
-  t->matmul.hw_loop = 0; /* LOOP_WS is WS only */
+  t->hw_loop = t->matmul.hw_loop = 0; /* LOOP_WS and LOOP_CONV_WS are WS only */
   return t;
 }
 """
@@ -349,13 +349,14 @@ SHAPES = [
 TILING_PROGRAM = """
 static const size_t shapes[][14] = {%s};
 #define N (sizeof shapes / sizeof shapes[0])
-static void choose(uint64_t out[N][6]) {
+static void choose(uint64_t out[N][7]) {
   for (size_t i = 0; i < N; i++) {
     const size_t *s = shapes[i];
-    gemmini_conv_tiling t = {0, 0, 0, 0, 0, {0, 0, 0, 0, 0}};
+    gemmini_conv_tiling t = {0, 0, 0, 0, 0, 0, {0, 0, 0, 0, 0, 0}};
     out[i][0] = (uint64_t)gemmini_conv_choose_tiling(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9],
                                                      s[10], s[11], s[12], s[13], &t);
     out[i][1] = t.th, out[i][2] = t.tw, out[i][3] = t.tj, out[i][4] = t.tk, out[i][5] = t.dataflow;
+    out[i][6] = t.hw_loop;
   }
 }
 """
@@ -366,14 +367,14 @@ def test_choose_tiling_is_pure_c(rig: Rig) -> None:
     guest's answers; unfusable pools and shapes that fit nothing give 0 (the layer stays on the CPU)."""
     table = TILING_PROGRAM % ", ".join("{" + ", ".join(map(str, s)) + "}" for s in SHAPES)
     guest = rig.run_source("choose_tiling", HEADER + table + "__attribute__((section(\".tvmx_outputs\"), aligned(64))) "
-                           "uint64_t out_tilings[N][6];\nint main(void) { choose(out_tilings); return 0; }\n", "")
-    got = guest.array("out_tilings", np.uint64, (len(SHAPES), 6)).astype(np.int64)
+                           "uint64_t out_tilings[N][7];\nint main(void) { choose(out_tilings); return 0; }\n", "")
+    got = guest.array("out_tilings", np.uint64, (len(SHAPES), 7)).astype(np.int64)
     probe = TilingProbe(rig.gemmini, rig.executor, cache_dir=rig.workdir / "tiling-cache")
     for shape, row in zip(SHAPES, got, strict=True):
         tiling = probe.conv(ConvShape(*shape))
         assert (astuple(tiling) if tiling else None) == (tuple(row[1:]) if row[0] else None), shape
     assert got[:6, 0].all() and not got[6:, 0].any(), got.tolist()
-    for (*_, out_w, _s, _p, _kh, _kw, size, stride, pad), (_, th, tw, _tj, _tk, flow) in zip(SHAPES[:6], got[:6],
+    for (*_, out_w, _s, _p, _kh, _kw, size, stride, pad), (_, th, tw, _tj, _tk, flow, _hw) in zip(SHAPES[:6], got[:6],
                                                                                               strict=True):
         assert flow == 1  # explicit: WS, this configuration's default
         pw = (out_w + 2 * pad - size) // stride + 1 if size else out_w

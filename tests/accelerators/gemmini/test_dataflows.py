@@ -160,11 +160,11 @@ TRAPS = {
                            "(gemmini_tiling){1, 1, 1, 3, 0});",
     "matmul_bad_lookahead": "tiled_matmul(8, 8, 8, a, a, NULL, c, 8, 8, 0, 8, 1.0f, 1.0f, 1.0f, 0, 0, "
                             "(gemmini_tiling){1, 1, 1, 2, GEMMINI_MAX_LOOKAHEAD + 1});",
-    "conv_bad_dataflow": "{ const gemmini_conv_tiling t = {1, 1, 1, 1, 3, {0, 0, 0, 0, 0}}; "
+    "conv_bad_dataflow": "{ const gemmini_conv_tiling t = {1, 1, 1, 1, 3, 0, {0, 0, 0, 0, 0}}; "
                          "tiled_conv(1, 8, 8, 4, 4, 8, 8, 1, 1, 3, 3, a, a, NULL, c, 1.0f, 0, &t); }",
-    "conv_1x1_bad_matmul": "{ const gemmini_conv_tiling t = {0, 0, 0, 0, 0, {0, 1, 1, 1, 0}}; "
+    "conv_1x1_bad_matmul": "{ const gemmini_conv_tiling t = {0, 0, 0, 0, 0, 0, {0, 1, 1, 1, 0}}; "
                            "tiled_conv(1, 8, 8, 4, 4, 8, 8, 1, 0, 1, 1, a, a, NULL, c, 1.0f, 0, &t); }",
-    "conv_th_zero_not_1x1": "{ const gemmini_conv_tiling t = {0, 0, 0, 0, 0, {1, 1, 1, 1, 0}}; "
+    "conv_th_zero_not_1x1": "{ const gemmini_conv_tiling t = {0, 0, 0, 0, 0, 0, {1, 1, 1, 1, 0}}; "
                             "tiled_conv(1, 8, 8, 4, 4, 8, 8, 1, 1, 3, 3, a, a, NULL, c, 1.0f, 0, &t); }",
 }
 TRAP_PROGRAM = """#include <stddef.h>

@@ -125,7 +125,7 @@ def test_model_clock_follows_minstret(instructions_run: tuple[Rig, GuestRun, dic
 TRAPS = {
     "mvin_out_of_range": "outside the scratchpad",
     "acc_out_of_range": "outside the accumulator",
-    "unknown_funct": "unknown funct7 15",
+    "unknown_funct": "unknown funct7 22",
     "compute_before_config": "before config_ex",
     "mvin_before_config": "before config_mvin",
     "compute_without_preload": "without a preceding preload",

@@ -16,6 +16,7 @@ import pytest
 from tvmx.accelerators import KernelSchedule, accelerator_for
 from tvmx.accelerators.gemmini import Gemmini
 from tvmx.accelerators.gemmini_tiling import (
+    CONV_FIELDS,
     FLOW_OS,
     FLOW_WS,
     LOOKAHEADS,
@@ -110,7 +111,7 @@ def test_space_is_default_first_distinct_bounded_legal(target: str, op: str, siz
         assert list(s.detail["tiling"].values()) == list(s.args)  # schedules.json records what the call gets
         if as_matmul:
             t = MatmulTiling(*s.args[-MM_FIELDS:])
-            assert op == "matmul" or s.args[:5] == (0, 0, 0, 0, 0)  # conv part unused: runs as a matmul
+            assert op == "matmul" or s.args[:CONV_FIELDS] == (0,) * CONV_FIELDS  # conv part unused: a matmul
             assert probe.matmul_ok(t) and t.dataflow in (FLOW_WS, FLOW_OS)
             assert s.detail["uses"]["scratchpad_rows"] <= s.detail["capacity"]["scratchpad_rows"]
             assert t.lookahead in LOOKAHEADS
@@ -118,8 +119,8 @@ def test_space_is_default_first_distinct_bounded_legal(target: str, op: str, siz
                 assert t.i <= -(-m // dim) and t.j <= -(-n // dim) and t.k <= -(-k // dim)
         else:
             assert shape is not None
-            c = ConvTiling(*s.args[:5])
-            assert s.args[5:] == (0,) * MM_FIELDS and probe.conv_cost(shape, c) is not None
+            c = ConvTiling(*s.args[:CONV_FIELDS])
+            assert s.args[CONV_FIELDS:] == (0,) * MM_FIELDS and probe.conv_cost(shape, c) is not None
         assert ("WS" in s.summary) != ("OS" in s.summary)
     flows = {MatmulTiling(*s.args[-MM_FIELDS:]).dataflow if as_matmul else s.args[4] for s in space}
     assert flows == {FLOW_WS, FLOW_OS}  # both dataflows of these targets are offered

@@ -14,7 +14,7 @@ int main(void) {
 #elif defined(CASE_ACC_OUT_OF_RANGE)
   gemmini_mvout(buf, GEMMINI_ACC_ADDR(GEMMINI_ACC_ROWS), GEMMINI_DIM, 1);
 #elif defined(CASE_UNKNOWN_FUNCT)
-  GEMMINI_CMD(15, 0, 0); /* LOOP_CONV_WS: not modelled */
+  GEMMINI_CMD(22, 0, 0); /* no such command */
 #elif defined(CASE_COMPUTE_BEFORE_CONFIG)
   gemmini_preload(0, GEMMINI_ACC_ADDR(0), GEMMINI_DIM, GEMMINI_DIM, GEMMINI_DIM, GEMMINI_DIM);
 #elif defined(CASE_MVIN_BEFORE_CONFIG)
