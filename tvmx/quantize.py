@@ -70,7 +70,10 @@ class _Reader(CalibrationDataReader):  # type: ignore[misc]
 
 
 def quantize_model(src: Path, dst: Path, target: Target | None, *, calibration: Path | None = None,
-                   random_n: int | None = None, seed: int = 0, per_channel: bool | None = None) -> dict[str, Any]:
+                   random_n: int | None = None, seed: int = 0, per_channel: bool | None = None,
+                   pre_process: bool = True) -> dict[str, Any]:
+    """`pre_process=False` quantizes the model as it is, as a user calling quantize_static alone does
+    (BatchNormalization then stays its own QDQ op)."""
     model = load_onnx(src)
     batches = calibration_batches(model, calibration, random_n, seed)
     channelwise = check_per_channel(target, per_channel)
@@ -79,7 +82,10 @@ def quantize_model(src: Path, dst: Path, target: Target | None, *, calibration: 
     with tempfile.TemporaryDirectory(prefix="tvmx-quant-") as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         # Folds BatchNormalization into Conv and infers shapes, as onnxruntime recommends.
-        quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
+        if pre_process:
+            quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
+        else:
+            prepared = src
         # The result goes to a unique name next to `dst` (a rename never crosses filesystems), then into place.
         fd, out = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
         os.close(fd)

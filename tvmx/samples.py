@@ -2,7 +2,7 @@
 architectures the `onnx` package ships as weightless "light" models, given seeded random weights.
 
 Used by `make demo`, the end-to-end tests and the benchmarks:
-    python -m tvmx.samples {mlp,cnn,dwsep,squeezenet,resnet50} -o model.onnx
+    python -m tvmx.samples {mlp,cnn,dwsep,attention,squeezenet,resnet50} -o model.onnx
 """
 
 from __future__ import annotations
@@ -126,6 +126,30 @@ def dwsep(seed: int = 0, softmax: bool = True) -> onnx.ModelProto:
     x = g.node("Flatten", [g.node("GlobalAveragePool", [x])])
     y = g.gemm(x, 32, 10)
     return g.model("dwsep", [("x", [1, 3, 32, 32])], g.node("Softmax", [y], axis=1) if softmax else y, [1, 10])
+
+
+def attention(seed: int = 0, seq: int = 32, width: int = 64) -> onnx.ModelProto:
+    """A transformer encoder block: single-head self-attention (Q.K^T and P.V are matmuls of two
+    activations), residual Adds, LayerNormalization and a two-layer ReLU MLP."""
+    g = _Graph(seed)
+
+    def linear(t: str, n_in: int, n_out: int) -> str:
+        return g.node("Add", [g.node("MatMul", [t, g.weight((n_in, n_out), n_in)]),
+                              g.const((g.rng.standard_normal(n_out) * 0.1).astype(np.float32), "b")])
+
+    def norm(t: str) -> str:
+        return g.node("LayerNormalization", [t, g.const(g.rng.uniform(0.5, 1.5, width).astype(np.float32), "gamma"),
+                                             g.const((g.rng.standard_normal(width) * 0.1).astype(np.float32), "beta")],
+                      axis=-1, epsilon=1e-5)
+
+    q, k, v = (linear("x", width, width) for _ in range(3))
+    scores = g.node("Mul", [g.node("MatMul", [q, g.node("Transpose", [k], perm=[0, 2, 1])]),
+                            g.const(np.array(1 / np.sqrt(width), np.float32), "scale")])
+    mixed = g.node("MatMul", [g.node("Softmax", [scores], axis=-1), v])
+    h = norm(g.node("Add", ["x", linear(mixed, width, width)]))
+    mlp = linear(g.node("Relu", [linear(h, width, 2 * width)]), 2 * width, width)
+    y = norm(g.node("Add", [h, mlp]))
+    return g.model("attention", [("x", [1, seq, width])], y, [1, seq, width])
 
 
 LIGHT_MODELS = ("bvlc_alexnet", "densenet121", "inception_v1", "inception_v2", "resnet50", "shufflenet",
@@ -466,6 +490,7 @@ SAMPLES: dict[str, Callable[[], onnx.ModelProto]] = {
     "mlp": mlp,
     "cnn": cnn,
     "dwsep": dwsep,
+    "attention": attention,
     "squeezenet": lambda: materialize_light("squeezenet", image=64),
     "resnet50": lambda: materialize_light("resnet50"),
 }

@@ -22,7 +22,10 @@ BUILDERS = {
     "cnn": lambda: samples.cnn(softmax=False),
     "dwsep": lambda: samples.dwsep(softmax=False),
     "squeezenet": lambda: samples.materialize_light("squeezenet", image=64),
+    "cnn_ort": lambda: samples.cnn(softmax=False),  # quantize_static without pre-processing: QDQ BatchNorms
+    "attention": samples.attention,
 }
+AS_IS = {"cnn_ort"}  # quantized without onnxruntime's pre-processing (which folds BatchNorm into Conv)
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +36,7 @@ def qdq_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         src = folder / f"{name}.onnx"
         onnx.save(build(), str(src))
         out[name] = folder / f"{name}.int8.onnx"
-        quantize_model(src, out[name], load_target("gemmini"), random_n=8, seed=1)
+        quantize_model(src, out[name], load_target("gemmini"), random_n=8, seed=1, pre_process=name not in AS_IS)
     return out
 
 
@@ -52,6 +55,14 @@ def test_int8_model_on_gemmini(qdq_models: dict[str, Path], tmp_path: Path, targ
     assert stats["cycles"] >= stats["instret"]
     c_source = (report.build_dir / "05-codegen" / "kernels.c").read_text()
     assert "tvmx_tiled_" in c_source
+    if model_name in AS_IS:  # each BatchNorm (and ReLU) after a conv one per-channel lookup, the MaxPool in the mvout
+        assert diff.max_lsb == 0, report.comparison.summary()
+        assert "channel_lookup" in c_source and "batch_norm" not in c_source
+        pools = [n for n in offload["nodes"] if n["op_type"] == "MaxPool"]
+        assert pools and all(n["where"] == "accelerator" for n in pools), pools
+    if model_name == "attention":  # Q.K^T and P.V on the array too
+        assert sum(n["reason"] == "int8 matmul of two activations" and n["where"] == "accelerator"
+                   for n in offload["nodes"]) == 2, offload["nodes"]
     schedules = json.loads((report.build_dir / "03-tune" / "schedules.json").read_text())
     accel = [v for k, v in schedules["kernels"].items() if k.startswith("accel_")]
     assert accel and all(v.startswith("tensorized with tvmx_") for v in accel), accel
@@ -63,7 +74,7 @@ def test_int8_model_on_gemmini(qdq_models: dict[str, Path], tmp_path: Path, targ
             assert f"{', '.join(f'(int64_t){v}' for v in t)})" in c_source, (name, t)
 
 
-@pytest.mark.parametrize("model_name", ["mlp", "cnn", "dwsep"])
+@pytest.mark.parametrize("model_name", ["mlp", "cnn", "dwsep", "cnn_ort", "attention"])
 def test_int8_model_on_the_cpu_is_bit_exact(qdq_models: dict[str, Path], tmp_path: Path, model_name: str) -> None:
     """The CPU path of the same QDQ models (exact float constants, int8 lookup tables): no LSB off."""
     report = verify_model(qdq_models[model_name], load_target("rv64gc"), make_options(), tmp_path / "b", seed=5)

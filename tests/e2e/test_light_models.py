@@ -119,6 +119,11 @@ def _check_float(model: Path, tmp_path: Path, target_name: str, name: str) -> st
 # on the array in exact integers, as onnxruntime's int8 kernels do, whose pools are integer too: it
 # sits between the two, 1-2 LSB from each on 1-3% of the outputs.
 NOT_EXACT = {"inception_v2": "float pools next to integer convolutions: 1-2 LSB from either reference"}
+# VGG-19's 4608-term float convolutions in the graph reference (and the float requantization of
+# onnxruntime's int8 kernels) round near-ties by the host CPU's kernels: exact on one machine, 1 LSB on
+# 1 of 1000 outputs (2 against the int8 kernels) on another (AMD EPYC without AVX-512), with the same
+# tvmx ELF. There it is held to the target's tolerance (1 LSB on at most 0.1%), not to exactness.
+HOST_ROUNDED = {"vgg19"}
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=NOT_EXACT[n]))
@@ -145,4 +150,8 @@ def test_int8_model_on_gemmini_is_bit_exact(light_models: dict[str, Path], int8_
     inputs = load_inputs(json.loads((report.build_dir / "io.json").read_text()), None, 5)
     kernels = compare(report.outputs, run_reference(model, inputs), 1e-4, 1e-5, scales, 0, 0.0)
     kernels_exact = all(d.max_lsb == 0 for d in kernels.outputs)
+    if name in HOST_ROUNDED and not (graph_exact or kernels_exact):
+        assert report.comparison.ok and all(d.max_lsb <= 1 for d in report.comparison.outputs), \
+            report.comparison.summary()
+        return
     assert graph_exact or kernels_exact, (report.comparison.summary(), kernels.summary())

@@ -8,6 +8,7 @@ import onnx
 import pytest
 
 from tvmx import samples
+from tvmx.offload.channel_tables import channel_tables
 from tvmx.offload.partition import partition
 from tvmx.quantize import quantize_model
 from tvmx.target import load_target
@@ -19,7 +20,8 @@ def _partition(path: Path) -> tuple[object, object]:
     from tvm.relax.frontend.onnx import from_onnx
 
     model = onnx.load(str(path))
-    return partition(from_onnx(model, keep_params_in_input=False), model, "gemmini", FUNCTIONS, 16)
+    mod = channel_tables(from_onnx(model, keep_params_in_input=False))  # as the graph stage runs it first
+    return partition(mod, model, "gemmini", FUNCTIONS, 16)
 
 
 @pytest.fixture(scope="module")
@@ -89,9 +91,11 @@ def test_residual_add_with_relu_goes_to_the_accelerator(quantized: dict[str, Pat
     text = mod["main"].script()  # type: ignore[index]
     call = next(line for line in text.splitlines() if "R.call_tir(accel_add_0" in line)
     assert "(1, 16, 16, 16)" in call  # NHWC operands, straight from the accelerator convs
-    assert "R.add(" not in text and "R.nn.relu(" not in text
+    assert "R.nn.relu(" not in text
     (sum_entry,) = [e for e in report.entries if e.op_type == "Sum"]  # type: ignore[attr-defined]
-    assert sum_entry.where == "cpu" and "n-ary Sum" in sum_entry.reason
+    assert sum_entry.where == "cpu" and sum_entry.reason.startswith("Sum of 3 tensors: 2 float adds")
+    sum_adds = [line for line in text.splitlines() if "R.add(" in line]  # the Sum's, left to right, in NHWC
+    assert len(sum_adds) == 2 and all("(1, 16, 16, 16)" in line for line in sum_adds), sum_adds
 
 
 def test_maxpool_after_a_conv_is_fused_into_its_mvout(quantized: dict[str, Path]) -> None:
@@ -132,3 +136,52 @@ def test_a_conv_no_tiling_fits_stays_on_the_cpu(tmp_path: Path) -> None:
     _, report = partition(from_onnx(qdq, keep_params_in_input=False), qdq, "gemmini", FUNCTIONS, 16, unsupported)
     (entry,) = report.entries  # type: ignore[attr-defined]
     assert entry.where == "cpu" and entry.reason == "no tiling of this conv fits the scratchpad and accumulator"
+
+
+@pytest.fixture(scope="module")
+def as_is(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The attention block and the CNN quantized as quantize_static alone does (no pre-processing)."""
+    folder = tmp_path_factory.mktemp("qdq-as-is")
+    out = {}
+    for name, build in (("attention", samples.attention), ("cnn", lambda: samples.cnn(softmax=False))):
+        src = folder / f"{name}.onnx"
+        onnx.save(build(), str(src))
+        out[name] = folder / f"{name}.int8.onnx"
+        quantize_model(src, out[name], load_target("gemmini"), random_n=2, pre_process=False)
+    return out
+
+
+def test_attention_matmuls_of_two_activations_go_to_the_accelerator(as_is: dict[str, Path]) -> None:
+    mod, report = _partition(as_is["attention"])
+    entries = report.entries  # type: ignore[attr-defined]
+    activations = [e for e in entries if e.reason == "int8 matmul of two activations"]
+    assert len(activations) == 2 and all(e.where == "accelerator" and e.macs == 32 * 32 * 64 for e in activations)
+    assert all(e.where == "accelerator" for e in entries), [(e.node, e.reason) for e in entries]
+    text = mod["main"].script()  # type: ignore[index]
+    assert "R.matmul" not in text and text.count("R.call_tir(accel_amatmul_") == 2
+
+
+def test_a_batched_matmul_of_two_activations_says_why_it_stays(tmp_path: Path) -> None:
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["y"])], "g",
+                              [helper.make_tensor_value_info("a", TensorProto.FLOAT, [2, 8, 16]),
+                               helper.make_tensor_value_info("b", TensorProto.FLOAT, [2, 16, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 8, 8])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    quantize_model(tmp_path / "m.onnx", tmp_path / "m.int8.onnx", load_target("gemmini"), random_n=2)
+    _, report = _partition(tmp_path / "m.int8.onnx")
+    (entry,) = report.entries  # type: ignore[attr-defined]
+    assert entry.where == "cpu" and entry.reason.startswith("matmul of two int8 activations: batched matmul")
+
+
+def test_batch_norms_quantized_as_is_become_lookups_and_the_maxpool_joins_the_conv(as_is: dict[str, Path]) -> None:
+    mod, report = _partition(as_is["cnn"])
+    entries = report.entries  # type: ignore[attr-defined]
+    assert all(e.where == "accelerator" for e in entries if e.op_type in ("Conv", "MaxPool", "Add", "Gemm")), \
+        [(e.node, e.reason) for e in entries]
+    assert report.layout_transforms <= 6  # type: ignore[attr-defined]
+    text = mod["main"].script()  # type: ignore[index]
+    assert "batch_norm" not in text and text.count("R.take(") == 5  # 5 BatchNorms, 3 with their ReLU

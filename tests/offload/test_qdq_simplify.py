@@ -68,3 +68,21 @@ def test_a_two_input_sum_is_a_residual_add(inputs: int, relu: bool, offloaded: b
     assert (entry.node, entry.op_type, entry.where) == ("residual", "Sum", "accelerator" if offloaded else "cpu")
     assert entry.reason.endswith("+ relu") == (offloaded and relu)
     assert ("R.call_tir(accel_add_0" in mod["main"].script()) == offloaded
+
+
+def test_back_to_back_reshapes_are_one_and_a_reshape_to_the_same_shape_is_none() -> None:
+    from tvm import relax
+
+    from tvmx.offload.qdq_simplify import collapse_reshapes
+
+    bb = relax.BlockBuilder()
+    x = relax.Var("x", relax.TensorType((1, 32, 64), "int8"))
+    with bb.function("main", [x]):
+        with bb.dataflow():
+            flat = bb.emit(relax.op.reshape(x, (32, 64)))
+            back = bb.emit(relax.op.reshape(flat, (1, 32, 64)))
+            other = bb.emit(relax.op.reshape(bb.emit(relax.op.reshape(back, (64, 32))), (2048,)))
+            out = bb.emit_output(relax.Tuple([back, other]))
+        bb.emit_func_output(out)
+    text = collapse_reshapes(bb.get())["main"].script()
+    assert text.count("R.reshape(") == 1 and "R.shape([2048])" in text, text  # x itself, and x as 2048

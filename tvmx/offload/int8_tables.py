@@ -22,7 +22,8 @@ FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "relax.sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)),
     "relax.tanh": np.tanh,
     "relax.exp": np.exp,
-}  # not ReLU: cheap in float, and a float ReLU fuses into the producing kernel where a lookup cannot
+    "relax.nn.relu": lambda x: np.maximum(x, 0),  # after the accelerator patterns, which fuse it where they can
+}
 RANGES = {"int8": (-128, 127), "uint8": (0, 255)}
 
 
@@ -40,9 +41,11 @@ def table(function: str, in_dtype: str, scales: tuple[float, float], zeros: tupl
     return out
 
 
-def int8_tables(mod: Any) -> Any:
+def int8_tables(mod: Any, relu: bool = True) -> Any:
     """Every quantize(f(dequantize(x))) with an 8-bit x, scalar scales and zero points and f in
-    FUNCTIONS (or none: a requantization) becomes take(table, x), or x where it is one."""
+    FUNCTIONS (or none: a requantization) becomes take(table, x), or x where it is one. `relu=False`
+    keeps ReLUs float (without an accelerator a float ReLU fuses into the producing kernel, while
+    an int8 result would have the next float matmul dequantize it once per multiply-accumulate)."""
     from tvm import relax
 
     @relax.expr_functor.mutator
@@ -52,7 +55,7 @@ def int8_tables(mod: Any) -> Any:
             if op_name(call) != "relax.quantize" or str(call.attrs.out_dtype) not in RANGES:
                 return call
             inner: Any = self._binding(call.args[0])
-            if op_name(inner) not in FUNCTIONS:
+            if op_name(inner) not in FUNCTIONS or (op_name(inner) == "relax.nn.relu" and not relu):
                 return call
             dq: Any = inner if op_name(inner) == IDENTITY else self._binding(inner.args[0])
             if op_name(dq) != "relax.dequantize" or str(dq.args[0].ty.dtype) not in RANGES:
@@ -62,8 +65,11 @@ def int8_tables(mod: Any) -> Any:
                 return call
             s_in, s_out, z_in, z_out = (float(p) for p in params if p is not None)
             in_dtype = str(dq.args[0].ty.dtype)
-            if op_name(inner) == IDENTITY and (s_in, z_in, in_dtype) == (s_out, z_out, str(call.attrs.out_dtype)):
+            same = (s_in, z_in, in_dtype) == (s_out, z_out, str(call.attrs.out_dtype))
+            if op_name(inner) == IDENTITY and same:
                 return dq.args[0]  # |q| <= 128: q * s / s rounds back to q
+            if op_name(inner) == "relax.nn.relu" and same and z_in == 0:
+                return relax.op.nn.relu(dq.args[0])  # relu(q * s) = max(q, 0) * s
             lut = table(op_name(inner), in_dtype, (s_in, s_out), (z_in, z_out), str(call.attrs.out_dtype))
             # Indexed by the 8-bit value itself, in one kernel: an int8 table is rotated so that
             # entry v mod 256 holds v's value, and "wrap" maps -128..-1 to 128..255 (uint8 values

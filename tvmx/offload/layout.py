@@ -2,7 +2,8 @@
 
 The graph is NCHW (ONNX) and the accelerator's conv is NHWC, so each offloaded conv sits between two
 transposes. Ops that do not care about the layout (dequantize/quantize with one scale, ReLU, Clip,
-Sigmoid, a residual Add, Concat along channels, MaxPool) are moved to the NHWC side, so an
+Sigmoid, a residual Add, Concat along channels, MaxPool, table lookups and the per-channel offsets
+of their indices) are moved to the NHWC side, so an
 NHWC->NCHW transpose meets the next NCHW->NHWC one and both vanish. Only exact rewrites: every op
 moved computes the same values, element for element.
 """
@@ -11,16 +12,36 @@ from __future__ import annotations
 
 from typing import Any
 
-from tvmx.offload.rewrite import op_name, rewrite_main
+import numpy as np
+
+from tvmx.offload.rewrite import constant_array, op_name, rewrite_main
 
 TO_NCHW = [0, 3, 1, 2]
 TO_NHWC = [0, 2, 3, 1]
-UNARY = {"relax.dequantize", "relax.quantize", "relax.nn.relu", "relax.sigmoid", "relax.clip"}
+UNARY = {"relax.dequantize", "relax.quantize", "relax.nn.relu", "relax.sigmoid", "relax.clip", "relax.astype"}
 BINARY = {"relax.add", "relax.maximum", "relax.minimum", "relax.multiply", "relax.subtract"}
 
 
 def _axes(expr: Any) -> list[int]:
     return [int(a) for a in expr.attrs.axes]
+
+
+def _channel_constant_nhwc(expr: Any) -> Any:
+    """A [1, C, 1, 1] constant (one value per channel) as the [1, 1, 1, C] constant of the NHWC
+    tensor, else None."""
+    from tvm import relax
+
+    arr = constant_array(expr)
+    if arr is None or arr.ndim != 4 or arr.shape[0] != 1 or arr.shape[2:] != (1, 1):
+        return None
+    return relax.const(np.ascontiguousarray(arr.transpose(TO_NHWC)), str(arr.dtype))
+
+
+def _is_table(value: Any) -> bool:
+    """take(1-D constant, index, axis=0): each output element is the table's entry at its index."""
+    table = constant_array(value.args[0])
+    axis = value.attrs.axis
+    return table is not None and table.ndim == 1 and axis is not None and int(axis) == 0
 
 
 def sink_transposes(mod: Any) -> Any:
@@ -52,6 +73,12 @@ def sink_transposes(mod: Any) -> Any:
                     return relax.Call(value.op, [self.nhwc[a], self.nhwc[b]], value.attrs, value.ty_args)
                 if a in self.nhwc and self._scalar(b):
                     return relax.Call(value.op, [self.nhwc[a], b], value.attrs, value.ty_args)
+                per_channel = _channel_constant_nhwc(b)
+                if a in self.nhwc and per_channel is not None:
+                    return relax.Call(value.op, [self.nhwc[a], per_channel], value.attrs, value.ty_args)
+            if op == "relax.take" and _is_table(value) and value.args[1] in self.nhwc:
+                # an elementwise lookup (channel_tables, int8_tables): the index tensor's layout is the result's
+                return relax.Call(value.op, [value.args[0], self.nhwc[value.args[1]]], value.attrs, value.ty_args)
             if op == "relax.concat" and int(value.attrs.axis) == 1:
                 fields = value.args[0].fields if isinstance(value.args[0], relax.Tuple) else None
                 if fields and all(f in self.nhwc for f in fields):

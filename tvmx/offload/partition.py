@@ -11,12 +11,13 @@ import numpy as np
 import onnx
 
 from tvmx.offload import kernels
+from tvmx.offload.activation_matmul import is_activation_matmul, offload_activation_matmuls
 from tvmx.offload.layers import QLayer, Rejected, analyze, analyze_pool
 from tvmx.offload.layout import sink_transposes
 from tvmx.offload.patterns import fusion_patterns
-from tvmx.offload.qdq_simplify import clip_to_relu, simplify_qdq, sum_to_add
+from tvmx.offload.qdq_simplify import clip_to_relu, collapse_reshapes, simplify_qdq, sum_to_add
 from tvmx.offload.resadd import AddResult, offload_residual_adds
-from tvmx.offload.rewrite import op_name, rewrite_main
+from tvmx.offload.rewrite import bindings, op_name, rewrite_main
 
 Unsupported = Callable[[str, dict[str, int]], "str | None"]
 CANDIDATE_OPS = {"relax.matmul": ("MatMul", "Gemm"), "relax.nn.conv2d": ("Conv",), "relax.nn.max_pool2d": ("MaxPool",)}
@@ -170,9 +171,14 @@ def partition(mod: Any, model: onnx.ModelProto, prefix: str, functions: dict[str
     fused, kernels_of = _lower_composites(fused, matcher, functions)
     fused = simplify_qdq(fused)
     fused = sink_transposes(fused)
+    fused, matmuls = (offload_activation_matmuls(fused, functions["matmul"], unsupported) if "matmul" in functions
+                      else (fused, []))
     fused, adds = offload_residual_adds(fused, functions["add"]) if "add" in functions else (fused, [])
+    fused = collapse_reshapes(fused)  # the reshapes around accelerator matmuls, back to back
     report = OffloadReport(prefix, layout_transforms=_count_transposes(fused["main"]))
     onnx_nodes = _onnx_candidates(model)
+    values = bindings(mod["main"])
+    activation_results = iter(matmuls)
     for index, core in enumerate(candidates):
         relax_op = op_name(core)
         node = onnx_nodes[relax_op][index_in(candidates, core, relax_op)] if relax_op in onnx_nodes else None
@@ -184,6 +190,14 @@ def partition(mod: Any, model: onnx.ModelProto, prefix: str, functions: dict[str
             kernel = kernels_of[matcher.pooled[core]][1]
             report.entries.append(ReportEntry(label, op_type, "accelerator", "int8 max pool in the conv's mvout",
                                               kernel))
+        elif is_activation_matmul(core, values):
+            result = next(activation_results, None)
+            if result is not None and result.kernel:
+                report.entries.append(ReportEntry(label, op_type, "accelerator", "int8 matmul of two activations",
+                                                  result.kernel, result.macs))
+            else:
+                why = result.reason if result is not None else "the target declares no matmul intrinsic"
+                report.entries.append(ReportEntry(label, op_type, "cpu", f"matmul of two int8 activations: {why}"))
         elif relax_op == "relax.nn.max_pool2d":
             reason = matcher.reasons.get(core) or "not right after an offloaded conv; runs on the CPU (on int8 when " \
                                                   "its scales match)"
@@ -192,7 +206,6 @@ def partition(mod: Any, model: onnx.ModelProto, prefix: str, functions: dict[str
             reason = matcher.reasons.get(core) or _no_match_reason(core)
             report.entries.append(ReportEntry(label, op_type, "cpu", reason))
     report.entries += _residual_entries(model, adds, "add" in functions)
-    report.entries += _nary_sums(model)
     return fused, report
 
 
@@ -205,30 +218,28 @@ def _describe(layer: QLayer) -> str:
 
 
 def _residual_entries(model: onnx.ModelProto, adds: list[AddResult], declared: bool) -> list[ReportEntry]:
-    """ONNX Adds and two-input Sums of two computed tensors, paired in graph order with the Relax
-    adds of two tensors."""
+    """ONNX Adds and Sums of computed tensors, paired in graph order with the Relax adds of two
+    tensors (sum_to_add writes a Sum of n tensors as n - 1 adds)."""
     constants = {t.name for t in model.graph.initializer}
-    nodes = [(node.name or f"{node.op_type}#{i}", node.op_type) for i, node in enumerate(model.graph.node)
-             if node.op_type in ("Add", "Sum") and len(node.input) == 2
-             and sum(name not in constants for name in node.input) == 2]
-    if len(nodes) != len(adds):  # the importer decomposed something into adds: number them instead
-        nodes = [(f"add#{i}", "Add") for i in range(len(adds))]
+    nodes = [(node.name or f"{node.op_type}#{i}", node.op_type, len(node.input) - 1)
+             for i, node in enumerate(model.graph.node)
+             if node.op_type in ("Add", "Sum") and len(node.input) >= 2 and not constants & set(node.input)]
+    if sum(count for *_, count in nodes) != len(adds):  # the importer decomposed something else into adds
+        nodes = [(f"add#{i}", "Add", 1) for i in range(len(adds))]
     entries = []
-    for (label, op_type), result in zip(nodes, adds, strict=True):
-        if result.kernel:
-            entries.append(ReportEntry(label, op_type, "accelerator", "int8 residual add" + (" + relu" if result.relu
-                                                                                               else ""), result.kernel))
+    results = iter(adds)
+    for label, op_type, count in nodes:
+        parts = [next(results) for _ in range(count)]
+        if count > 1:
+            entries.append(ReportEntry(label, op_type, "cpu", f"Sum of {count + 1} tensors: {count} float adds on the "
+                                       "CPU, in the accelerator's layout (its add takes two int8 tensors)"))
+        elif parts[0].kernel:
+            entries.append(ReportEntry(label, op_type, "accelerator", "int8 residual add" + (
+                " + relu" if parts[0].relu else ""), parts[0].kernel))
         else:
-            reason = result.reason if declared else "the target declares no add intrinsic"
+            reason = parts[0].reason if declared else "the target declares no add intrinsic"
             entries.append(ReportEntry(label, op_type, "cpu", reason))
     return entries
-
-
-def _nary_sums(model: onnx.ModelProto) -> list[ReportEntry]:
-    """Sums of more than two tensors: the importer stacks their inputs, so they stay on the CPU."""
-    return [ReportEntry(node.name or f"Sum#{i}", "Sum", "cpu", "n-ary Sum: the importer stacks its inputs; "
-                        "only two-tensor Adds go to the accelerator")
-            for i, node in enumerate(model.graph.node) if node.op_type == "Sum" and len(node.input) > 2]
 
 
 def index_in(candidates: list[Any], core: Any, relax_op: str) -> int:

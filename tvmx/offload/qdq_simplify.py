@@ -1,8 +1,8 @@
 """Exact rewrites of the QDQ graph, each computing the same values.
 
 simplify_qdq runs quantization-invariant ops on int8 directly: `quantize(op(dequantize(x, s)), s)`
-equals `op(x)` exactly when op only selects or moves values
-(concatenation, max pooling) and every scale and zero point is the same: dequantize then quantize
+equals `op(x)` exactly when op only selects or moves values (concatenation, max pooling,
+transposition, reshapes) and every scale and zero point is the same: dequantize then quantize
 with one scale gives back the integer (|q| <= 128, so q*s/s rounds to q). The float round trip it
 removes costs the CPU tens of instructions per element. A concatenation of parts on other scales
 becomes one of requantized parts.
@@ -19,10 +19,33 @@ import numpy as np
 
 from tvmx.offload.rewrite import bindings, op_name, rewrite_main, same_constant, scalar_value
 
-SELECTING_OPS = {"relax.concat", "relax.nn.max_pool2d"}
+SELECTING_OPS = frozenset({"relax.concat", "relax.nn.max_pool2d", "relax.permute_dims", "relax.reshape"})
+# Without an accelerator a transpose or reshape stays float: in int8, the dequantize after it would
+# fuse into the consuming float matmul and run once per multiply-accumulate instead of once per element.
+CPU_SELECTING_OPS = frozenset({"relax.concat", "relax.nn.max_pool2d"})
 
 
-def simplify_qdq(mod: Any) -> Any:
+def collapse_reshapes(mod: Any) -> Any:
+    """reshape(reshape(x)) is one reshape, and a reshape to x's own shape is x: alone, a reshape is
+    an alias of its input's memory, but two in a row become a copying kernel."""
+    from tvm import relax
+
+    @relax.expr_functor.mutator
+    class Collapse(relax.PyExprMutator):  # type: ignore[misc]
+        def visit_call_(self, call: Any) -> Any:
+            call = super().visit_call_(call)
+            if op_name(call) != "relax.reshape":
+                return call
+            inner: Any = self.lookup_binding(call.args[0]) if isinstance(call.args[0], relax.Var) else None
+            source = inner.args[0] if op_name(inner) == "relax.reshape" else call.args[0]
+            if _shape(source) is not None and _shape(source) == _shape(call):
+                return source
+            return call if source is call.args[0] else relax.op.reshape(source, call.args[1])
+
+    return rewrite_main(Collapse(mod), mod)
+
+
+def simplify_qdq(mod: Any, ops: frozenset[str] = SELECTING_OPS) -> Any:
     from tvm import relax
 
     @relax.expr_functor.mutator
@@ -46,7 +69,7 @@ def simplify_qdq(mod: Any) -> Any:
             _, scale, zero = call.args
             inner = self._binding(call.args[0])
             op = op_name(inner)
-            if op not in SELECTING_OPS:
+            if op not in ops:
                 return call
             if op == "relax.concat":
                 fields = self._binding(inner.args[0])
@@ -65,9 +88,17 @@ def simplify_qdq(mod: Any) -> Any:
             source = self._int8_source(inner.args[0], scale, zero)
             if source is None:
                 return call
-            return relax.Call(inner.op, [source], inner.attrs, inner.ty_args)
+            return relax.Call(inner.op, [source, *inner.args[1:]], inner.attrs, inner.ty_args)
 
     return rewrite_main(Simplify(mod), mod)
+
+
+def _shape(expr: Any) -> list[int] | None:
+    shape = getattr(getattr(expr, "ty", None), "shape", None)
+    try:
+        return None if shape is None else [int(d) for d in shape]
+    except TypeError:  # a symbolic shape
+        return None
 
 
 def _clamp_bounds(call: Any, values: dict[Any, Any]) -> tuple[Any, float, float] | None:
@@ -126,10 +157,11 @@ def clip_to_relu(mod: Any) -> Any:
 
 
 def sum_to_add(mod: Any) -> Any:
-    """sum(stack([broadcast_to(a), broadcast_to(b)]), axis=0) -> add(a, b): how the ONNX importer
-    writes a two-input Sum, as the Add it is (the same float addition), so that a residual Sum
-    matches the residual-add pattern. Broadcasts that change the shape, and Sums of more inputs,
-    stay as they are."""
+    """sum(stack([broadcast_to(a), broadcast_to(b), ...]), axis=0) -> add(add(a, b), ...): how the
+    ONNX importer writes a Sum, as the Adds it is: the same float additions in the same order
+    (onnxruntime's Sum and the stacked reduction both add left to right), so that a residual Sum
+    matches the residual-add pattern and a Sum of more inputs is elementwise adds the layout
+    passes can move. Broadcasts that change the shape stay as they are."""
     from tvm import relax
 
     main = mod["main"]
@@ -153,8 +185,12 @@ def sum_to_add(mod: Any) -> Any:
                 return super().visit_call_(call)
             fields = stack.args[0].fields if isinstance(stack.args[0], relax.Tuple) else []
             parts = [unbroadcast(f) for f in fields]
-            if len(parts) != 2 or any(p is None for p in parts) or bool(call.attrs.keepdims):
+            if len(parts) < 2 or any(p is None for p in parts) or bool(call.attrs.keepdims):
                 return super().visit_call_(call)
-            return relax.op.add(self.visit_expr(parts[0]), self.visit_expr(parts[1]))
+            total = self.visit_expr(parts[0])
+            for i, part in enumerate(parts[1:]):
+                add = relax.op.add(total, self.visit_expr(part))
+                total = add if i == len(parts) - 2 else self.builder_.emit(add)
+            return total
 
     return rewrite_main(Rewrite(mod), mod)

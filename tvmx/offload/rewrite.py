@@ -51,3 +51,12 @@ def same_constant(a: Any, b: Any) -> bool:
         return bool(np.array_equal(a.value.numpy(), b.value.numpy()))
     except AttributeError:
         return False
+
+
+def constant_array(expr: Any) -> np.ndarray | None:
+    """The value of a constant (tvm.ir.Constant or the importer's GenericConst), else None."""
+    value = getattr(expr, "value", None)
+    if value is None or not hasattr(value, "numpy") or not hasattr(expr, "ty"):
+        return None
+    out: np.ndarray = value.numpy()
+    return out

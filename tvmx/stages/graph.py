@@ -238,6 +238,9 @@ def run(ctx: StageContext, model: ImportedModel) -> GraphModule:
     out_dir = ctx.stage_dir(2, "relax")
     mod = model.mod
     check_dtypes(mod, ctx.model_path)
+    from tvmx.offload.channel_tables import channel_tables
+
+    mod = channel_tables(mod)  # BatchNorm (and other per-channel arithmetic) between int8 tensors: tables
     outputs = []
     functions = ctx.offload_functions
     if functions and ctx.target.accelerator is not None:
@@ -262,12 +265,16 @@ def run(ctx: StageContext, model: ImportedModel) -> GraphModule:
             ctx.log("  hint: nothing matched; `tvmx quantize MODEL -o MODEL.int8.onnx` makes a model the "
                     "accelerator can run")
     else:
-        from tvmx.offload.qdq_simplify import simplify_qdq, sum_to_add
+        from tvmx.offload.qdq_simplify import CPU_SELECTING_OPS, simplify_qdq, sum_to_add
 
-        mod = simplify_qdq(sum_to_add(mod))  # int8 pools and concats on the CPU too
+        mod = simplify_qdq(sum_to_add(mod), CPU_SELECTING_OPS)  # int8 pools and concats on the CPU too
     from tvmx.offload.int8_tables import int8_tables
 
-    mod = int8_tables(mod)  # int8 activations: table lookups instead of float functions
+    # int8 activations: table lookups instead of float functions
+    mod = int8_tables(mod, relu=bool(functions and ctx.target.accelerator is not None))
+    from tvmx.offload.lookups import lower_lookups
+
+    mod = lower_lookups(mod)  # every lookup one small loop (a legalized take is opaque and clamps in 64 bits)
     mod = run_graph_passes(mod, ctx.model_path)
     check_legalized(mod, ctx.model_path)
     text = out_dir / "module.py"

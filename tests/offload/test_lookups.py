@@ -1,0 +1,66 @@
+"""Table lookups as one TE loop each: the same values as the `take` they replace, and a `take`
+whose index could leave the table is kept."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tvmx.offload.lookups import lower_lookups
+
+
+def _module(make: Any, shape: tuple[int, ...]) -> Any:
+    from tvm import relax
+
+    bb = relax.BlockBuilder()
+    x = relax.Var("x", relax.TensorType(shape, "int8"))
+    with bb.function("main", [x]):
+        with bb.dataflow():
+            out = bb.emit_output(make(bb, x))
+        bb.emit_func_output(out)
+    return bb.get()
+
+
+def _run(mod: Any, x: np.ndarray) -> np.ndarray:
+    import tvm
+    from tvm import relax
+
+    vm = relax.VirtualMachine(tvm.compile(relax.transform.LegalizeOps()(mod), target="llvm"), tvm.cpu())
+    return vm["main"](tvm.runtime.tensor(x)).numpy()  # type: ignore[no-any-return]
+
+
+def test_an_int8_wrap_lookup_and_a_channel_lookup_keep_their_values() -> None:
+    from tvm import relax
+
+    rng = np.random.default_rng(0)
+    table = rng.integers(-128, 128, 256).astype(np.int8)
+    tables = rng.integers(-128, 128, 4 * 256).astype(np.int8)
+    offsets = (np.arange(4, dtype=np.int32) * 256 + 128).reshape(1, 1, 4)
+    x = rng.integers(-128, 128, (2, 5, 4)).astype(np.int8)
+
+    def wrap(bb: Any, v: Any) -> Any:
+        return relax.op.take(relax.const(table), v, axis=0, mode="wrap")
+
+    def channel(bb: Any, v: Any) -> Any:
+        index = bb.emit(relax.op.add(bb.emit(relax.op.astype(v, "int32")), relax.const(offsets)))
+        return relax.op.take(relax.const(tables), index, axis=0, mode="clip")
+
+    for make, name in ((wrap, "int8_lookup"), (channel, "channel_lookup")):
+        mod = _module(make, x.shape)
+        lowered = lower_lookups(mod)
+        assert name in lowered.script() and "R.take(" not in lowered["main"].script()
+        assert np.array_equal(_run(lowered, x), _run(mod, x))
+
+
+def test_a_lookup_whose_index_could_leave_the_table_stays_a_take() -> None:
+    from tvm import relax
+
+    tables = np.zeros(4 * 256, np.int8)
+    offsets = (np.arange(4, dtype=np.int32) * 256 + 129).reshape(1, 1, 4)  # x = 127 in channel 3: index 1024
+
+    def channel(bb: Any, v: Any) -> Any:
+        index = bb.emit(relax.op.add(bb.emit(relax.op.astype(v, "int32")), relax.const(offsets)))
+        return relax.op.take(relax.const(tables), index, axis=0, mode="clip")
+
+    assert "R.take(" in lower_lookups(_module(channel, (1, 2, 4)))["main"].script()
