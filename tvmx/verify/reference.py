@@ -10,7 +10,8 @@ from tvmx.errors import InputError
 
 
 def quantized_output_scales(model_path: Path) -> dict[str, float]:
-    """Outputs produced by a per-tensor DequantizeLinear: name -> scale (one quantization step)."""
+    """Outputs produced by a per-tensor DequantizeLinear: name -> scale (one quantization step); and
+    outputs that are a QuantizeLinear's integers: name -> 1 (a step is one)."""
     import onnx
     from onnx import numpy_helper
 
@@ -27,6 +28,8 @@ def quantized_output_scales(model_path: Path) -> dict[str, float]:
             scale = consts[node.input[1]]
             if scale.size == 1:
                 scales[output.name] = float(scale.reshape(()))
+        elif node is not None and node.op_type == "QuantizeLinear":
+            scales[output.name] = 1.0
     return scales
 
 
