@@ -16,7 +16,7 @@ from toolcheck import skip_or_fail
 
 from tvmx.accelerators import SimulatorExtras, accelerator_for
 from tvmx.accelerators.gemmini import Gemmini
-from tvmx.errors import ToolNotFoundError
+from tvmx.errors import GuestError, ToolNotFoundError
 from tvmx.simulator.guest import check_exit
 from tvmx.simulator.spike import Spike, read_signature
 from tvmx.target import Target, load_target
@@ -53,6 +53,17 @@ def output_symbols(elf: Path) -> tuple[int, dict[str, tuple[int, int]]]:
         syms = {s.name: (s["st_value"], s["st_size"]) for s in symtab.iter_symbols()}
     outs = {n: v for n, v in syms.items() if n.startswith("out_")}
     return syms["begin_signature"][0], outs
+
+
+
+def expect_trap(rig: Rig, source: Path, name: str, case: str, reason: str) -> None:
+    """`source` built with -DCASE_<case> traps: an illegal-instruction exit, and the model says why."""
+    elf = rig.build(f"{name}_{case}", source, defines=(f"CASE_{case.upper()}",))
+    run = rig.run(elf)
+    with pytest.raises(GuestError) as info:
+        check_exit(run.returncode, run.console, elf)
+    assert "(mcause 2)" in info.value.message, info.value.message
+    assert "gemmini: illegal command" in run.stderr and reason in run.stderr, run.stderr
 
 
 class Rig:

@@ -16,12 +16,10 @@ import pytest
 from tvmx.accelerators import accelerator_for
 from tvmx.accelerators.gemmini import Gemmini
 from tvmx.accelerators.gemmini_tiling import FLOW_WS, ConvShape, conv_space, probe_for
-from tvmx.errors import GuestError
-from tvmx.simulator.guest import check_exit
 from tvmx.target import load_target
 from tvmx.toolchain.command import Executor
 
-from .conftest import DATA, GuestRun, Rig, c_array
+from .conftest import DATA, GuestRun, Rig, c_array, expect_trap
 from .test_conv import CONVS
 from .test_conv_pool import GUARD, HEADER, Case, cases, reference, weights
 from .test_tiled import cfloat
@@ -181,24 +179,15 @@ TRAPS = {
 }
 
 
-def expect_trap(rig: Rig, case: str, reason: str) -> None:
-    elf = rig.build(f"loop_conv_trap_{case}", DATA / "loop_conv_ws.c", defines=(f"CASE_{case.upper()}",))
-    run = rig.run(elf)
-    with pytest.raises(GuestError) as info:
-        check_exit(run.returncode, run.console, elf)
-    assert "(mcause 2)" in info.value.message, info.value.message
-    assert "gemmini: illegal command" in run.stderr and reason in run.stderr, run.stderr
-
-
 @pytest.mark.parametrize("case", list(TRAPS))
 def test_bad_loop_traps(rig: Rig, case: str) -> None:
-    expect_trap(rig, case, TRAPS[case])
+    expect_trap(rig, DATA / "loop_conv_ws.c", "loop_conv_trap", case, TRAPS[case])
 
 
 def test_target_without_the_unroller_traps_on_it(tmp_path: Path) -> None:
     rig = Rig(load_target(str(OS_TARGET)), tmp_path)
     assert "#define GEMMINI_HAS_LOOP_CONV 0\n" in rig.gemmini.config.params_header()
-    expect_trap(rig, "no_unroller", "no LOOP_CONV_WS unroller")
+    expect_trap(rig, DATA / "loop_conv_ws.c", "loop_conv_trap", "no_unroller", "no LOOP_CONV_WS unroller")
 
 
 @pytest.mark.parametrize("name", ["gemmini", "gemmini-8"])

@@ -14,12 +14,11 @@ import pytest
 from tvmx.accelerators import accelerator_for
 from tvmx.accelerators.gemmini import Gemmini
 from tvmx.accelerators.gemmini_tiling import FLOW_WS, matmul_space, probe_for
-from tvmx.errors import GuestError
 from tvmx.simulator.guest import check_exit
 from tvmx.target import load_target
 from tvmx.toolchain.command import Executor
 
-from .conftest import DATA, GuestRun, Rig, c_array
+from .conftest import DATA, GuestRun, Rig, c_array, expect_trap
 from .test_instructions import rne_sat
 from .test_tiled import cfloat, matmul_reference
 
@@ -162,24 +161,15 @@ TRAPS = {
 }
 
 
-def expect_trap(rig: Rig, case: str, reason: str) -> None:
-    elf = rig.build(f"loop_trap_{case}", DATA / "loop_ws.c", defines=(f"CASE_{case.upper()}",))
-    run = rig.run(elf)
-    with pytest.raises(GuestError) as info:
-        check_exit(run.returncode, run.console, elf)
-    assert "(mcause 2)" in info.value.message, info.value.message
-    assert "gemmini: illegal command" in run.stderr and reason in run.stderr, run.stderr
-
-
 @pytest.mark.parametrize("case", list(TRAPS))
 def test_bad_loop_traps(rig: Rig, case: str) -> None:
-    expect_trap(rig, case, TRAPS[case])
+    expect_trap(rig, DATA / "loop_ws.c", "loop_trap", case, TRAPS[case])
 
 
 def test_target_without_loops_traps_on_them(tmp_path: Path) -> None:
     rig = Rig(load_target(str(OS_TARGET)), tmp_path)
     assert "#define GEMMINI_HAS_LOOP_WS 0\n" in rig.gemmini.config.params_header()
-    expect_trap(rig, "no_unroller", "no LOOP_WS unroller")
+    expect_trap(rig, DATA / "loop_ws.c", "loop_trap", "no_unroller", "no LOOP_WS unroller")
 
 
 @pytest.mark.parametrize("name", ["gemmini", "gemmini-8"])
