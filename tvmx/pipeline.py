@@ -37,16 +37,21 @@ def default_build_dir(model: Path, target: Target) -> Path:
 COMPILER_DATA = ("runtime",)
 
 
+def _compiler_roots() -> tuple[Path, dict[str, Path]]:
+    """The package's folder and its runtime's (which a checkout keeps elsewhere than a wheel)."""
+    return Path(str(resources.files("tvmx"))), {name: shipped_dir(name) for name in COMPILER_DATA}
+
+
 @cache
 def compiler_digest() -> str:
     """A digest of tvmx itself: every file of the package and of its runtime, named relative to where
     it ships, so a checkout and a wheel of the same code agree."""
-    return digest_of(Path(str(resources.files("tvmx"))), {name: shipped_dir(name) for name in COMPILER_DATA})
+    return digest_of(*_compiler_roots())
 
 
 def compiler_files() -> dict[str, Path]:
     """tvmx's own files: the package and its runtime, by the name they ship under."""
-    return shipped_files(Path(str(resources.files("tvmx"))), {name: shipped_dir(name) for name in COMPILER_DATA})
+    return shipped_files(*_compiler_roots())
 
 
 def shipped_files(package: Path, shipped: dict[str, Path]) -> dict[str, Path]:
@@ -162,8 +167,8 @@ def resume_point(build: BuildDir, keys: list[str], last: Stage, compile_from: St
                          hint=f"--compile-from takes: {can}")
     if reusable < wanted:
         stage = STAGES[reusable]
-        why = ("no earlier build of it is in the folder" if build.previous_stage(stage.name) is None
-               else "its inputs or outputs changed since the earlier build")
+        why = ("its inputs or outputs changed since the earlier build" if build.has_previous_stage(stage.name)
+               else "no earlier build of it is in the folder")
         raise InputError(f"cannot resume at {compile_from.name}: stage {stage.name} must run again ({why})",
                          hint="compile without --compile-from (tvmx resumes by itself where it can)")
     return wanted

@@ -102,7 +102,8 @@ class BuildDir:
         `keep_stages` (reused: see reusable_stages); nothing that tvmx did not create is removed."""
         if self.root.exists() and not self.root.is_dir():
             raise InputError(f"{self.root} exists and is not a folder", hint="pass another build folder with -o")
-        kept = [entry for name in keep_stages or [] if (entry := self.previous_stage(name)) is not None]
+        earlier = self._previous_stages()
+        kept = [earlier[name] for name in keep_stages or [] if name in earlier]
         owned = self._created_by_earlier_build()
         # the manifest's temporary name is tvmx's alone: a leftover of a build killed while writing
         # its first manifest makes no folder foreign
@@ -113,8 +114,10 @@ class BuildDir:
                                   "anyway (tvmx then deletes nothing that is already there)")
         owned = owned or set()
         self._foreign = present - owned
-        keep = {rel for entry in kept for rel in owned & present
-                if rel in entry["outputs"] or rel.startswith(f"{entry.get('folder') or chr(0)}/")}
+        # a kept stage's outputs and whatever else is in its folder (NN-stage/, where its outputs lie)
+        outputs = {rel for entry in kept for rel in entry["outputs"]}
+        folders = tuple({rel.split("/")[0] + "/" for rel in outputs if "/" in rel})
+        keep = {rel for rel in owned & present if rel in outputs or rel.startswith(folders)}
         keep |= {COMMANDS} if kept else set()  # the reused stages' commands stay on record
         self.root.mkdir(parents=True, exist_ok=True)
         self.manifest = {"format": MANIFEST_FORMAT, **info, "key": key,
@@ -163,11 +166,8 @@ class BuildDir:
 
     def _created_by_earlier_build(self) -> set[str] | None:
         """The files an earlier tvmx build says it created, or None if the folder has no tvmx manifest."""
-        try:
-            old = json.loads(self.manifest_path.read_text())
-        except (OSError, ValueError):
-            return None
-        if not isinstance(old, dict) or old.get("format") != MANIFEST_FORMAT:
+        old = self._previous()
+        if old is None:
             return None
         created = old.get("created", [])
         if not isinstance(created, list):
@@ -191,10 +191,8 @@ class BuildDir:
         return resolved != root and root in resolved.parents
 
     def record_stage(self, name: str, inputs: list[Path], outputs: list[Path], info: dict[str, Any]) -> None:
-        folder = {Path(self._rel(p)).parts[0] for p in outputs if len(Path(self._rel(p)).parts) > 1}
         entry = {
             "stage": name,
-            "folder": min(folder) if folder else "",
             "inputs": {self._rel(p): sha256_file(p) for p in inputs},
             "outputs": {self._rel(p): sha256_file(p) for p in outputs},
             **info,
@@ -210,23 +208,24 @@ class BuildDir:
                 entry["key"], entry["seconds"] = key, round(seconds, 3)
         self._save()
 
-    def previous_stage(self, name: str) -> dict[str, Any] | None:
-        """The earlier build's record of a finished stage, if the folder has one."""
+    def _previous_stages(self) -> dict[str, dict[str, Any]]:
+        """The earlier build's records of its finished stages (those with a key), by stage name."""
         old = self._previous()
         stages = old.get("stages") if old else None
         if not isinstance(stages, list):
-            return None
-        entry = next((e for e in stages if isinstance(e, dict) and e.get("stage") == name), None)
-        if entry is None or not isinstance(entry.get("key"), str) or not isinstance(entry.get("outputs"), dict):
-            return None
-        return entry
+            return {}
+        return {e["stage"]: e for e in stages if isinstance(e, dict) and isinstance(e.get("stage"), str)
+                and isinstance(e.get("key"), str) and isinstance(e.get("outputs"), dict)}
+
+    def has_previous_stage(self, name: str) -> bool:
+        return name in self._previous_stages()
 
     def reusable_stages(self, names: list[str], keys: list[str]) -> int:
         """How many leading stages of the earlier build finished with these keys and left their
         outputs on disk unchanged."""
-        count = 0
+        earlier, count = self._previous_stages(), 0
         for name, key in zip(names, keys, strict=True):
-            entry = self.previous_stage(name)
+            entry = earlier.get(name)
             if entry is None or entry["key"] != key or not self._intact({"stages": [entry]}):
                 break
             count += 1
