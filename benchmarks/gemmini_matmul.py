@@ -111,12 +111,12 @@ def matmul_table(bench: Bench, sizes: list[int], loops: str) -> None:
 TILING_RE = re.compile(r"TILING (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) cycles=(\d+) mismatches=(\d+)")
 
 
-def sweep_cycles(bench: Bench, n: int, tilings: list[MatmulTiling]) -> list[int]:
-    """Cycles of an n^3 matmul under each tiling, in one Spike run (tiling_sweep.c); every result
-    must equal the first tiling's."""
+def sweep_cycles(bench: Bench, n: int, tilings: list[MatmulTiling], bias: bool = True) -> list[int]:
+    """Cycles of an n^3 matmul (with a non-zero per-column bias, or none) under each tiling, in one
+    Spike run (tiling_sweep.c); every result must equal the first tiling's."""
     body = ",\n".join("{" + ", ".join(map(str, dataclasses.astuple(t))) + "}" for t in tilings)
     (bench.workdir / "sweep_tilings.h").write_text(
-        f"#define SWEEP_M {n}\n#define SWEEP_N {n}\n#define SWEEP_K {n}\n"
+        f"#define SWEEP_M {n}\n#define SWEEP_N {n}\n#define SWEEP_K {n}\n#define SWEEP_BIAS {int(bias)}\n"
         f"static const gemmini_tiling TILINGS[] = {{{body}}};\n")
     includes, bench.includes = bench.includes, (bench.workdir, *bench.includes)
     try:

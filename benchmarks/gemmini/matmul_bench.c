@@ -1,7 +1,8 @@
 /* One int8 matmul C = sat8(round(A·B * scale)) of size SIZE^3, twice: through gemmini.h's
    tiled_matmul with gemmini_auto_tiling's tiling (cycles from the model's counters; -DHW_LOOP=0/1
-   forces the CPU-issued or the LOOP_WS path) and as plain C on the CPU (minstret, Spike retiring
-   one instruction per cycle). Prints one RESULT line; the outputs must agree. */
+   forces the CPU-issued or the LOOP_WS path, with that path's default tiling) and as plain C on
+   the CPU (minstret, Spike retiring one instruction per cycle). Prints one RESULT line; the outputs
+   must agree. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -51,9 +52,10 @@ int main(void) {
   uint64_t c0 = gemmini_counter(GEMMINI_CTR_CYCLES);
   uint64_t l0 = gemmini_counter(GEMMINI_CTR_LOAD_BUSY), e0 = gemmini_counter(GEMMINI_CTR_EXEC_BUSY);
   uint64_t s0 = gemmini_counter(GEMMINI_CTR_STORE_BUSY), st0 = gemmini_counter(GEMMINI_CTR_STALL);
-  gemmini_tiling t = gemmini_auto_tiling(SIZE, SIZE, SIZE);
-#ifdef HW_LOOP
-  t.hw_loop = HW_LOOP;
+#ifdef HW_LOOP /* the header's default tiling for that issue path */
+  const gemmini_tiling t = gemmini_auto_tiling_issue(SIZE, SIZE, SIZE, HW_LOOP);
+#else
+  const gemmini_tiling t = gemmini_auto_tiling(SIZE, SIZE, SIZE);
 #endif
   uint64_t i0 = instret();
   tiled_matmul(SIZE, SIZE, SIZE, A, B, NULL, C_acc, SIZE, SIZE, 0, SIZE, 1.0f, 1.0f, SCALE, GEMMINI_NO_ACT, 0, t);

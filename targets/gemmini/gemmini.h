@@ -319,12 +319,17 @@ static inline int gemmini_tiling_ok(gemmini_tiling t) {
          (t.hw_loop == 0 || (t.hw_loop == 1 && GEMMINI_HAS_LOOP_WS && gemmini_dataflow(t.dataflow) == GEMMINI_WS));
 }
 
-/* Greedy. Grow the C tile's height i first: each weight block preloaded into the array is reused
-   by i computes, which amortises the CPU's per-block issue work (the CPU issuing commands one by one
-   is the bottleneck at DIM 16). Then its width j while two C tiles fit in the accumulator, then k
-   while two (A, B) tile pairs fit in the scratchpad (unless k already spans K). The default
-   dataflow and lookahead; LOOP_WS where the configuration has it (and WS). */
-static inline gemmini_tiling gemmini_auto_tiling(size_t M, size_t N, size_t K) {
+#ifndef GEMMINI_STORE_QUEUE
+#define GEMMINI_STORE_QUEUE 4 /* Gemmini's default store reservation-station entries */
+#endif
+
+/* Greedy, for C tiles of at most c_blocks blocks. Grow the C tile's height i first: each weight
+   block preloaded into the array is reused by i computes, which amortises the CPU's per-block issue
+   work (the CPU issuing commands one by one is the bottleneck at DIM 16). Then its width j while
+   two C tiles fit in the accumulator, then k while two (A, B) tile pairs fit in the scratchpad
+   (unless k already spans K). The default dataflow and lookahead; LOOP_WS where the configuration
+   has it (and WS). */
+static inline gemmini_tiling gemmini_greedy_tiling(size_t M, size_t N, size_t K, size_t c_blocks) {
   size_t mb = GEMMINI_CEIL_DIV(M, GEMMINI_DIM), nb = GEMMINI_CEIL_DIV(N, GEMMINI_DIM);
   size_t kb = GEMMINI_CEIL_DIV(K, GEMMINI_DIM);
   gemmini_tiling t = {1, 1, 1, GEMMINI_FLOW_OF_DEFAULT, GEMMINI_LOOKAHEAD,
@@ -332,10 +337,38 @@ static inline gemmini_tiling gemmini_auto_tiling(size_t M, size_t N, size_t K) {
   /* All of K in one step if a 1-block-wide tile allows it: the A panel then stays in the
      scratchpad for a whole row of C tiles instead of being re-read for each one. */
   if (gemmini_tiling_fits(1, 1, kb)) t.k = kb;
-  while (t.i < mb && gemmini_tiling_fits(t.i + 1, t.j, t.k)) t.i++;
-  while (t.j < nb && gemmini_tiling_fits(t.i, t.j + 1, t.k)) t.j++;
+  while (t.i < mb && (t.i + 1) * t.j <= c_blocks && gemmini_tiling_fits(t.i + 1, t.j, t.k)) t.i++;
+  while (t.j < nb && t.i * (t.j + 1) <= c_blocks && gemmini_tiling_fits(t.i, t.j + 1, t.k)) t.j++;
   while (t.k < kb && gemmini_tiling_fits(t.i, t.j, t.k + 1)) t.k++;
   return t;
+}
+
+static inline size_t gemmini_matmul_cost(size_t M, size_t N, size_t K, gemmini_tiling t);
+
+/* The default tiling for one issue path (hw_loop as in gemmini_tiling; 1 only where the
+   configuration has LOOP_WS and WS): the CPU path's is the greedy tiling, unbounded. With LOOP_WS
+   the unroller issues a loop's mvouts at its end, in order with everything else: a C tile of more
+   blocks than the store queue holds stalls it there while the array runs dry, and fewer blocks mean
+   more loops, each with its start-up: the cheapest (gemmini_matmul_cost) of the greedy tilings
+   bounded by GEMMINI_STORE_QUEUE, twice that, ... and unbounded (measured at DIM 16: 4x1 blocks
+   beat 15x1 by 2.5% at 512^3 and 8x4 by 10% at 128^3; at DIM 8 the unbounded one wins). */
+static inline gemmini_tiling gemmini_auto_tiling_issue(size_t M, size_t N, size_t K, size_t hw_loop) {
+  gemmini_tiling best = gemmini_greedy_tiling(M, N, K, (size_t)-1);
+  best.hw_loop = hw_loop;
+  if (!hw_loop) return best;
+  size_t best_cost = gemmini_matmul_cost(M, N, K, best);
+  for (size_t c = GEMMINI_STORE_QUEUE; c < GEMMINI_ACC_ROWS / GEMMINI_DIM; c *= 2) {
+    gemmini_tiling t = gemmini_greedy_tiling(M, N, K, c);
+    t.hw_loop = hw_loop;
+    const size_t cost = gemmini_matmul_cost(M, N, K, t);
+    if (cost < best_cost) best = t, best_cost = cost;
+  }
+  return best;
+}
+
+/* LOOP_WS where the configuration has it (and WS), else the CPU path. */
+static inline gemmini_tiling gemmini_auto_tiling(size_t M, size_t N, size_t K) {
+  return gemmini_auto_tiling_issue(M, N, K, GEMMINI_HAS_LOOP_WS && GEMMINI_FLOW_OF_DEFAULT == GEMMINI_FLOW_WS);
 }
 
 /* Estimated cycles of tiled_matmul under tiling t, to rank tilings before measuring them: the
@@ -345,8 +378,11 @@ static inline gemmini_tiling gemmini_auto_tiling(size_t M, size_t N, size_t K) {
    the bus; A once per row of C tiles when a step spans K, else once per tile; B once per tile),
    which double buffering hides only in part. Weights fitted to the Spike model's cycles over the
    tilings of a few shapes; the lookahead is not modelled. With hw_loop the unroller issues the
-   commands (about 2 per block product, one per cycle) and the CPU about 40 instructions per tile.
-   Not a prediction: a ranking. */
+   commands and the array is the limit: DIM + 1 cycles per block product (the compute and the
+   preload that names its C rows) or the DMA of the loads (overlapped, so the larger of the two),
+   plus per loop its start-up (the CPU's set-up of the next loop less what the execute queue
+   hides: about 20 cycles at DIM 16, 70 at DIM 8) and about 1.5 DIM cycles per mvout beyond the
+   store queue (see gemmini_auto_tiling). Not a prediction: a ranking. */
 static inline size_t gemmini_matmul_cost(size_t M, size_t N, size_t K, gemmini_tiling t) {
   const size_t dim = GEMMINI_DIM;
   const size_t mb = GEMMINI_CEIL_DIV(M, dim), nb = GEMMINI_CEIL_DIV(N, dim), kb = GEMMINI_CEIL_DIV(K, dim);
@@ -356,8 +392,17 @@ static inline size_t gemmini_matmul_cost(size_t M, size_t N, size_t K, gemmini_t
   const size_t units = gemmini_dataflow(t.dataflow) == GEMMINI_OS ? mb * nb * tk : nb * kb * ti;
   const size_t loaded = mb * kb * (t.k >= kb ? 1 : tj) + nb * kb * ti;
   const size_t steps = ti * tj * tk;
-  const size_t array = blocks * dim, cpu = t.hw_loop ? blocks * 2 + steps * 40 : blocks * 10 + units * 60;
-  return (array > cpu ? array : cpu) + loaded * dim * dim / GEMMINI_DMA_BUS_BYTES;
+  const size_t dma = loaded * dim * dim / GEMMINI_DMA_BUS_BYTES;
+  if (t.hw_loop) {
+    const size_t exec = blocks * (dim + 1);
+    const size_t c_blocks = GEMMINI_MIN(t.i, mb) * GEMMINI_MIN(t.j, nb);
+    const size_t slack = 8 * (dim + 1); /* the execute queue's computes hide the CPU's loop set-up */
+    const size_t start = 150 > slack + 20 ? 150 - slack : 20;
+    const size_t over = c_blocks > GEMMINI_STORE_QUEUE ? (c_blocks - GEMMINI_STORE_QUEUE) * (3 * dim / 2) : 0;
+    return (exec > dma ? exec : dma) + steps * (start + over);
+  }
+  const size_t array = blocks * dim, cpu = blocks * 10 + units * 60;
+  return (array > cpu ? array : cpu) + dma;
 }
 
 /* An illegal tiling must not compute garbage: a mvin of 0 rows is an illegal command (a trap). */
@@ -536,6 +581,14 @@ static inline void tiled_matmul(size_t M, size_t N, size_t K, const elem_t *A, c
     gemmini_trap_bad_tiling(A);
     return;
   }
+  /* A broadcast bias of zeros (a quantized MatMul without bias) adds nothing: not loading it saves
+     a mvin3 of DIM int32 rows per C block, which a LOOP_WS tile waits for before its first computes
+     (about 11% of a 512^3 matmul's cycles at DIM 16). One pass over a row, stopped at a non-zero. */
+  if (D != NULL && stride_D == 0) {
+    size_t n = 0;
+    while (n < N && D[n] == 0) n++;
+    if (n == N) D = NULL;
+  }
   const size_t dim = GEMMINI_DIM;
   const int flow = gemmini_dataflow(t.dataflow), os = flow == GEMMINI_OS;
   const size_t c_size = c_int32 ? sizeof(acc_t) : sizeof(elem_t);
@@ -609,13 +662,14 @@ static inline void tiled_matmul_auto(size_t M, size_t N, size_t K, const elem_t 
  * so the result is the correctly rounded (A*sa + B*sb) / sc up to 2^-f LSB (tvmx's offload does so).
  * The elements are viewed as rows of W = DIM * (DMA burst / DIM) bytes: one mvin carries DIM such
  * rows as W/DIM accumulator blocks, each stored by one mvout; accumulator slots rotate so the loads
- * of the next rows overlap the stores of the previous ones. */
-static inline void tiled_resadd_auto(size_t n, const elem_t *A, const elem_t *B, elem_t *C, float a_scale,
-                                     float b_scale, float c_scale, int act) {
+ * of the next rows overlap the stores of the previous ones. gemmini_resadd_n does so for `count` (2 or
+ * 3) operands, each moved in by its own mvin under its own scale (the first overwrites, the others
+ * accumulate). */
+static inline void gemmini_resadd_n(size_t n, size_t count, const elem_t *const *in, const float *scales, elem_t *C,
+                                    float c_scale, int act) {
   const size_t dim = GEMMINI_DIM, blocks = GEMMINI_MAX_BLOCK_LEN, width = dim * blocks;
   const size_t slot_rows = blocks * dim, slots = GEMMINI_ACC_ROWS / slot_rows;
-  gemmini_config_ld(0, width, a_scale, 1, dim);
-  gemmini_config_ld(1, width, b_scale, 1, dim);
+  for (size_t k = 0; k < count; k++) gemmini_config_ld(k, width, scales[k], 1, dim);
   gemmini_config_st(width, act, c_scale);
   size_t slot = 0;
   for (size_t at = 0; at < n; slot = (slot + 1) % slots) {
@@ -623,13 +677,30 @@ static inline void tiled_resadd_auto(size_t n, const elem_t *A, const elem_t *B,
     const size_t left = n - at, full = GEMMINI_MIN(dim, left / width);
     const size_t rows = full ? full : 1, cols = full ? width : left;
     const uint32_t base = (uint32_t)(slot * slot_rows);
-    gemmini_mvin(A + at, GEMMINI_ACC_ADDR(base), cols, rows);
-    gemmini_mvin2(B + at, GEMMINI_ACC_ADDR(base) | GEMMINI_ACCUMULATE, cols, rows);
+    gemmini_mvin(in[0] + at, GEMMINI_ACC_ADDR(base), cols, rows);
+    gemmini_mvin2(in[1] + at, GEMMINI_ACC_ADDR(base) | GEMMINI_ACCUMULATE, cols, rows);
+    if (count > 2) gemmini_mvin3(in[2] + at, GEMMINI_ACC_ADDR(base) | GEMMINI_ACCUMULATE, cols, rows);
     for (size_t b = 0; b * dim < cols; b++)
       gemmini_mvout(C + at + b * dim, GEMMINI_ACC_ADDR(base + b * dim), GEMMINI_MIN(dim, cols - b * dim), rows);
     at += rows * cols;
   }
   gemmini_fence();
+}
+
+static inline void tiled_resadd_auto(size_t n, const elem_t *A, const elem_t *B, elem_t *C, float a_scale,
+                                     float b_scale, float c_scale, int act) {
+  const elem_t *in[2] = {A, B};
+  const float scales[2] = {a_scale, b_scale};
+  gemmini_resadd_n(n, 2, in, scales, C, c_scale, act);
+}
+
+/* C[i] = act(sat8(round_half_even((A'[i] + B'[i] + D'[i]) * c_scale))): a three-operand residual
+ * add (an ONNX Sum), the same way, with D moved in by mvin3 under its own scale. */
+static inline void tiled_resadd3_auto(size_t n, const elem_t *A, const elem_t *B, const elem_t *D, elem_t *C,
+                                      float a_scale, float b_scale, float d_scale, float c_scale, int act) {
+  const elem_t *in[3] = {A, B, D};
+  const float scales[3] = {a_scale, b_scale, d_scale};
+  gemmini_resadd_n(n, 3, in, scales, C, c_scale, act);
 }
 
 /* ---------------------------------------------------------------- convolution */

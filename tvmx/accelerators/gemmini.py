@@ -148,7 +148,7 @@ class Gemmini:
         """The header's tiling for the kernel, chosen now (see gemmini_tiling) and passed to its call."""
         from tvmx.accelerators.gemmini_tiling import ConvShape, probe_for
 
-        if op == "add":
+        if op in ("add", "add3"):
             return self._resadd_schedule()
         probe = probe_for(self, executor)
         if op == "matmul":
@@ -169,7 +169,7 @@ class Gemmini:
         from tvmx.accelerators.gemmini_tiling import ConvShape, conv_space, matmul_space, probe_for, spread
 
         default = self.schedule_kernel(op, sizes, kernel, executor)
-        if op == "add":
+        if op in ("add", "add3"):
             return [default]
         probe, dim = probe_for(self, executor), self.config.dim
         if op == "matmul":

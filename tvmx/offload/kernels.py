@@ -225,25 +225,32 @@ def call_sizes(layer: QLayer) -> dict[str, int]:
             "pool_pad": pool.pad if pool else 0}
 
 
+ADD_OPERANDS = ("a", "b", "d")  # the inputs of a residual add of two or three tensors, in order
+
+
 def add_source(add: QAdd, function: str) -> KernelSource:
-    """a, b int8 -> out int8 of the same shape: both scaled into the int32 accumulator, summed, requantized."""
-    shape = add.shape
-    head, ix = _grid("accel_add", [(f"d{i}", extent) for i, extent in enumerate(shape)])
+    """Two or three int8 tensors -> out int8 of the same shape: each scaled into the int32
+    accumulator, summed, requantized."""
+    shape, names = add.shape, ADD_OPERANDS[:add.arity]
+    head, ix = _grid(f"accel_{add.op}", [(f"d{i}", extent) for i, extent in enumerate(shape)])
     at = ", ".join(ix[f"d{i}"] for i in range(len(shape)))
 
     def scaled(buf: str, scale: float) -> str:  # mvin into the accumulator: float32 product, round half to even
         return f'T.Cast("int32", T.nearbyint(T.Cast("float32", {buf}[{at}]) * T.float32({scale!r})))'
 
+    summed = " + ".join(scaled(n, s) for n, s in zip(names, add.in_scales, strict=True))
     loops = (head +
-             f"                T.reads(a[{at}], b[{at}])\n"
+             f"                T.reads({', '.join(f'{n}[{at}]' for n in names)})\n"
              f"                T.writes(out[{at}], acc[{at}])\n"
-             f"                acc[{at}] = {scaled('a', add.a_scale)} + {scaled('b', add.b_scale)}\n"
+             f"                acc[{at}] = {summed}\n"
              f"                out[{at}] = {_requant(f'acc[{at}]', add.out_scale, add.relu)}\n")
-    rest = (f"T.float32({add.a_scale!r}), T.float32({add.b_scale!r}), T.float32({add.out_scale!r}), "
-            f'{ACT[add.relu]}, a.access_ptr("r"), b.access_ptr("r"), out.access_ptr("w")')
+    scales = ", ".join(f"T.float32({s!r})" for s in (*add.in_scales, add.out_scale))
+    pointers = ", ".join(f'{n}.access_ptr("r")' for n in names)
+    rest = f'{scales}, {ACT[add.relu]}, {pointers}, out.access_ptr("w")'
     region = ", ".join(f"0:{d}" for d in shape)
-    params = [("a", shape, "int8"), ("b", shape, "int8"), ("out", shape, "int8")]
-    return KernelSource(params, f"a[{region}], b[{region}]", loops, function, {"n": int(np.prod(shape))}, rest)
+    params = [*((n, shape, "int8") for n in names), ("out", shape, "int8")]
+    return KernelSource(params, ", ".join(f"{n}[{region}]" for n in names), loops, function,
+                        {"n": int(np.prod(shape))}, rest)
 
 
 def accelerator_kernel(source: KernelSource, name: str, op: str) -> Any:
@@ -311,6 +318,11 @@ def glue_c(header: str, functions: dict[str, str]) -> str:
         fn = functions["add"]
         lines += _wrapper(fn, "int64_t n, float a_scale, float b_scale, float c_scale, int32_t act, void *A, void *B, "
                           "void *C", [], [f"  {fn}((size_t)n, A, B, C, a_scale, b_scale, c_scale, act);"])
+    if "add3" in functions:
+        fn = functions["add3"]
+        lines += _wrapper(fn, "int64_t n, float a_scale, float b_scale, float d_scale, float c_scale, int32_t act, "
+                          "void *A, void *B, void *D, void *C", [],
+                          [f"  {fn}((size_t)n, A, B, D, C, a_scale, b_scale, d_scale, c_scale, act);"])
     return "\n".join(lines)
 
 

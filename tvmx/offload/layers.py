@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -164,42 +165,122 @@ def analyze_pool(pool: Any, conv_q: Any, pool_q: Any) -> Pool:
 
 @dataclass(frozen=True)
 class QAdd:
-    """An int8 residual add: out = act(sat8(rne((rne(a * a_scale) + rne(b * b_scale)) * out_scale))).
+    """An int8 residual add of two or three tensors (an ONNX Add or Sum):
+    out = act(sat8(rne((rne(a * in_scales[0]) + rne(b * in_scales[1]) [+ ...]) * out_scale))).
 
-    The QDQ graph computes rne((a*sa + b*sb) / sy) with one rounding. The accelerator rounds each
+    The QDQ graph computes rne((a*sa + b*sb [+ c*sc]) / sy) in float32. The accelerator rounds each
     scaled input into the int32 accumulator first, so the scales carry `frac_bits` fractional bits
-    (a_scale = sa/sy * 2^f, out_scale = 2^-f): the two early roundings then cost at most 2^-f LSB,
-    which changes the result only where the exact sum lies within that of a rounding boundary."""
+    (in_scale = s/sy * 2^f, out_scale = 2^-f): the early roundings then cost at most 2^-f LSB each.
+    analyze_add accepts the scales only where that gives the QDQ graph's result for every input."""
 
     shape: tuple[int, ...]
-    a_scale: float
-    b_scale: float
+    in_scales: tuple[float, ...]
     out_scale: float
     frac_bits: int
     relu: bool
-    op: str = "add"
+
+    @property
+    def arity(self) -> int:
+        return len(self.in_scales)
+
+    @property
+    def op(self) -> str:
+        """The intrinsic's op: the target's add takes two tensors, its add3 three."""
+        return "add" if self.arity == 2 else "add3"
 
 
 # mvout converts the int32 accumulator to float32, exact below 2^24: |a|, |b| <= 128 bounds the sum.
 ACC_EXACT_BITS = 24
 MAX_FRAC_BITS = 20
+INT8 = np.arange(-128, 128)
 
 
-def analyze_add(a_ty: Any, b_ty: Any, scales: tuple[Any, Any, Any], zeros: tuple[Any, Any, Any], out_dtype: str,
+def qdq_sum(ints: Sequence[np.ndarray], scales: list[np.float32], out_scale: np.float32, relu: bool) -> Any:
+    """The QDQ graph's float32 arithmetic (onnxruntime's, and tvmx's CPU kernels'): dequantize each
+    operand, add left to right, [relu], quantize (divide, round half to even, saturate)."""
+    total = ints[0].astype(np.float32) * scales[0]
+    for x, s in zip(ints[1:], scales[1:], strict=True):
+        total = total + x.astype(np.float32) * s
+    q = np.clip(np.rint(total / out_scale), -128, 127)
+    return np.maximum(q, 0) if relu else q
+
+
+def accelerator_sum(ints: Sequence[np.ndarray], add: QAdd) -> Any:
+    """What the accelerator computes: each operand rounded into the int32 accumulator, summed, mvout."""
+    acc = sum(np.rint(x.astype(np.float32) * np.float32(s)).astype(np.int64)
+              for x, s in zip(ints, add.in_scales, strict=True))
+    q = np.clip(np.rint(np.asarray(acc).astype(np.float32) * np.float32(add.out_scale)), -128, 127)
+    return np.maximum(q, 0) if add.relu else q
+
+
+# Away from a rounding boundary both sides round the exact sum the same way: the QDQ graph's float32
+# errors and the accelerator's early roundings (arity * 2^-(f+1) LSB) are far below this, in LSB.
+NEAR_TIE = 1e-3
+NUDGES = 4  # ulps each accelerator scale may move from its exact value, to agree on the near ties
+
+
+def _nudged(base: list[np.float32], most: int) -> list[tuple[np.float32, ...]]:
+    """The scales, then each moved by up to `most` ulps, the smallest total moves first."""
+    import itertools
+
+    steps = sorted(itertools.product(range(-most, most + 1), repeat=len(base)), key=lambda d: (sum(map(abs, d)), d))
+    out = []
+    for d in steps:
+        scales = []
+        for b, k in zip(base, d, strict=True):
+            for _ in range(abs(k)):
+                b = np.nextafter(b, np.float32(np.inf if k > 0 else -np.inf), dtype=np.float32)
+            scales.append(b)
+        out.append(tuple(scales))
+    return out
+
+
+def _exact_add(shape: tuple[int, ...], ins: list[np.float32], sy: np.float32, frac_bits: int,
+               relu: bool) -> tuple[QAdd | None, int]:
+    """A QAdd at these fractional bits whose result equals the QDQ graph's for every combination of
+    int8 inputs (256^arity), its scales nudged by a few ulps where the unnudged ones miss a near tie;
+    else (None, the unnudged one's mismatches)."""
+    grids = np.meshgrid(*[INT8] * len(ins), indexing="ij", sparse=True)
+    exact = sum(g * (float(s) / float(sy)) for g, s in zip(grids, ins, strict=True))
+    near = np.abs(np.abs(exact - np.floor(exact)) - 0.5) < NEAR_TIE
+    picks = np.nonzero(np.broadcast_to(near, near.shape))
+    ties = [(g.reshape(-1)[i] if g.size > 1 else np.broadcast_to(g.reshape(-1), i.shape))
+            for g, i in zip(grids, picks, strict=True)]
+    want = qdq_sum(ties, ins, sy, relu)
+    base = [np.float32(float(s) / float(sy) * 2.0**frac_bits) for s in ins]
+    first_misses = -1
+    for scales in _nudged(base, NUDGES if len(ins) == 2 else 1):
+        add = QAdd(shape, tuple(float(x) for x in scales), 2.0**-frac_bits, frac_bits, relu)
+        misses = int(np.count_nonzero(accelerator_sum(ties, add) != want))
+        first_misses = misses if first_misses < 0 else first_misses
+        if misses == 0:  # confirmed over every input, not only the near ties
+            full = int(np.count_nonzero(accelerator_sum(grids, add) != qdq_sum(grids, ins, sy, relu)))
+            if full == 0:
+                return add, 0
+    return None, first_misses
+
+
+def analyze_add(types: list[Any], scales: tuple[Any, ...], zeros: tuple[Any, ...], out_dtype: str,
                 relu: bool) -> QAdd:
-    """The QAdd for add(dequantize(a), dequantize(b)) quantized to int8, or raise Rejected."""
-    if str(a_ty.dtype) != "int8" or str(b_ty.dtype) != "int8" or out_dtype != "int8":
+    """The QAdd for add(dequantize(a), dequantize(b) [, dequantize(c)]) quantized to int8 (scales and
+    zeros: the inputs' then the output's), or raise Rejected."""
+    if any(str(t.dtype) != "int8" for t in types) or out_dtype != "int8":
         raise Rejected("not int8 + int8 -> int8")
-    shape_a, shape_b = (tuple(int(d) for d in t.shape) for t in (a_ty, b_ty))
-    if shape_a != shape_b:
-        raise Rejected(f"broadcasting add {list(shape_a)} + {list(shape_b)} (the accelerator adds equal shapes)")
-    roles = ("input", "input", "output")
-    sa, sb, sy = (np.float32(_scalar(s, f"{what} scale")) for s, what in zip(scales, roles, strict=True))
+    shapes = [tuple(int(d) for d in t.shape) for t in types]
+    if len(set(shapes)) > 1:
+        raise Rejected(f"broadcasting add {' + '.join(str(list(s)) for s in shapes)} (the accelerator adds equal "
+                       "shapes)")
+    roles = ("input",) * len(types) + ("output",)
+    *ins, sy = (np.float32(_scalar(s, f"{what} scale")) for s, what in zip(scales, roles, strict=True))
     for z, what in zip(zeros, roles, strict=True):
         _zero(z, what)
-    ra, rb = float(sa / sy), float(sb / sy)
-    frac_bits = min(MAX_FRAC_BITS, int(np.floor(np.log2(2.0 ** (ACC_EXACT_BITS - 7) / (abs(ra) + abs(rb))))))
+    ratios = [float(s / sy) for s in ins]
+    frac_bits = min(MAX_FRAC_BITS, int(np.floor(np.log2(2.0 ** (ACC_EXACT_BITS - 7) / sum(map(abs, ratios))))))
     if frac_bits < 8:
-        raise Rejected(f"input/output scale ratios {ra:.3g}, {rb:.3g} leave under 8 fractional bits")
-    return QAdd(shape_a, float(np.float32(ra * 2.0**frac_bits)), float(np.float32(rb * 2.0**frac_bits)),
-                2.0**-frac_bits, frac_bits, relu)
+        raise Rejected(f"input/output scale ratios {', '.join(f'{r:.3g}' for r in ratios)} leave under 8 "
+                       "fractional bits")
+    add, bad = _exact_add(shapes[0], ins, sy, frac_bits, relu)
+    if add is None:
+        raise Rejected(f"at these scales the accelerator's rounding differs from the QDQ graph's float32 "
+                       f"arithmetic on {bad} of {256 ** len(ins)} inputs")
+    return add

@@ -173,7 +173,8 @@ def partition(mod: Any, model: onnx.ModelProto, prefix: str, functions: dict[str
     fused = sink_transposes(fused)
     fused, matmuls = (offload_activation_matmuls(fused, functions["matmul"], unsupported) if "matmul" in functions
                       else (fused, []))
-    fused, adds = offload_residual_adds(fused, functions["add"]) if "add" in functions else (fused, [])
+    fused, adds = (offload_residual_adds(fused, {op: functions[op] for op in ("add", "add3") if op in functions})
+                   if "add" in functions else (fused, []))
     fused = collapse_reshapes(fused)  # the reshapes around accelerator matmuls, back to back
     report = OffloadReport(prefix, layout_transforms=_count_transposes(fused["main"]))
     onnx_nodes = _onnx_candidates(model)
@@ -205,7 +206,7 @@ def partition(mod: Any, model: onnx.ModelProto, prefix: str, functions: dict[str
         else:
             reason = matcher.reasons.get(core) or _no_match_reason(core)
             report.entries.append(ReportEntry(label, op_type, "cpu", reason))
-    report.entries += _residual_entries(model, adds, "add" in functions)
+    report.entries += _residual_entries(model, adds, set(functions))
     return fused, report
 
 
@@ -217,7 +218,7 @@ def _describe(layer: QLayer) -> str:
             + (f" + maxpool {layer.pool.size}x{layer.pool.size}/{layer.pool.stride}" if layer.pool else ""))
 
 
-def _residual_entries(model: onnx.ModelProto, adds: list[AddResult], declared: bool) -> list[ReportEntry]:
+def _residual_entries(model: onnx.ModelProto, adds: list[AddResult], functions: set[str]) -> list[ReportEntry]:
     """ONNX Adds and Sums of computed tensors, paired in graph order with the Relax adds of two
     tensors (sum_to_add writes a Sum of n tensors as n - 1 adds)."""
     constants = {t.name for t in model.graph.initializer}
@@ -230,14 +231,18 @@ def _residual_entries(model: onnx.ModelProto, adds: list[AddResult], declared: b
     results = iter(adds)
     for label, op_type, count in nodes:
         parts = [next(results) for _ in range(count)]
-        if count > 1:
+        what = "int8 residual add" if count == 1 else f"int8 Sum of {count + 1} tensors"
+        if parts[-1].kernel and all(p.kernel == parts[-1].kernel for p in parts):
+            entries.append(ReportEntry(label, op_type, "accelerator", what + (" + relu" if parts[-1].relu else ""),
+                                       parts[-1].kernel))
+        elif count > 2 or (count == 2 and "add3" not in functions):
+            takes = "two or three" if "add3" in functions else "two"
             entries.append(ReportEntry(label, op_type, "cpu", f"Sum of {count + 1} tensors: {count} float adds on the "
-                                       "CPU, in the accelerator's layout (its add takes two int8 tensors)"))
-        elif parts[0].kernel:
-            entries.append(ReportEntry(label, op_type, "accelerator", "int8 residual add" + (
-                " + relu" if parts[0].relu else ""), parts[0].kernel))
+                                       f"CPU (the accelerator's adds take {takes} int8 tensors)"))
+        elif count == 2:
+            entries.append(ReportEntry(label, op_type, "cpu", f"Sum of 3 tensors: {parts[-1].reason}"))
         else:
-            reason = parts[0].reason if declared else "the target declares no add intrinsic"
+            reason = parts[0].reason if "add" in functions else "the target declares no add intrinsic"
             entries.append(ReportEntry(label, op_type, "cpu", reason))
     return entries
 

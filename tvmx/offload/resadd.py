@@ -1,6 +1,7 @@
-"""Residual adds of two int8 tensors onto the accelerator:
+"""Residual adds of two int8 tensors (or three: an ONNX Sum, where the target has an add3) onto the
+accelerator:
 
-    quantize( [relu] add( dequantize(a), dequantize(b) ) )
+    quantize( [relu] add( dequantize(a), dequantize(b) ) )        [add(add(dq(a), dq(b)), dq(c))]
         [ -> quantize(relu(dequantize(.))) with the same scale ]
 
 Runs after transpose sinking, so both operands are the NHWC tensors the accelerator layers wrote;
@@ -31,9 +32,8 @@ class AddResult:
 @dataclass(frozen=True)
 class _Match:
     add: QAdd
-    a: Any  # the int8 operands (variables of the original main)
-    b: Any
-    add_var: Any  # the float add it replaces, which keys its AddResult
+    operands: tuple[Any, ...]  # the int8 operands (variables of the original main)
+    add_vars: tuple[Any, ...]  # the float adds it replaces, which key their AddResults
 
 
 def _var_args(value: Any) -> list[Any]:
@@ -43,7 +43,7 @@ def _var_args(value: Any) -> list[Any]:
     return [a for a in args if isinstance(a, relax.Var)]
 
 
-def _plan(main: Any) -> tuple[dict[Any, _Match], dict[Any, AddResult]]:
+def _plan(main: Any, three: bool) -> tuple[dict[Any, _Match], dict[Any, AddResult]]:
     """Which quantize binding becomes which accelerator add (root var -> match), and a result for
     every add of two tensors (add var -> result)."""
     from tvm import relax
@@ -71,7 +71,13 @@ def _plan(main: Any) -> tuple[dict[Any, _Match], dict[Any, AddResult]]:
         if op_name(value) != "relax.add" or len(_var_args(value)) != 2 or not all(map(computed, value.args)):
             continue
         results[var] = result = AddResult()
-        dqs: list[Any] = [values.get(a) for a in value.args]
+        adds: tuple[Any, ...] = (var,)
+        operands = list(value.args)
+        first = value.args[0]  # (a + b) + c, onnxruntime's order for a Sum of three
+        if three and first in results and only_user(first, "relax.add") is var \
+                and all(op_name(values.get(a)) == "relax.dequantize" for a in values[first].args):
+            adds, operands = (first, var), [*values[first].args, value.args[1]]
+        dqs: list[Any] = [values.get(a) for a in operands]
         # A float ReLU straight after the add commutes with the quantize (monotone, and 0 maps to
         # 0 with zero point 0, which analyze_add requires): quantize(relu(add)) is relu(quantize(add)).
         float_relu = only_user(var, "relax.nn.relu")
@@ -88,21 +94,22 @@ def _plan(main: Any) -> tuple[dict[Any, _Match], dict[Any, AddResult]]:
                                   and same_constant(values[q2].args[i], qv.args[i]) for i in (1, 2)):
             root, relu = q2, True  # the add's own quantize is left dead
         try:
-            add = analyze_add(dqs[0].args[0].ty, dqs[1].args[0].ty, (dqs[0].args[1], dqs[1].args[1], qv.args[1]),
-                              (dqs[0].args[2], dqs[1].args[2], qv.args[2]), str(qv.attrs.out_dtype), relu)
+            add = analyze_add([d.args[0].ty for d in dqs], (*(d.args[1] for d in dqs), qv.args[1]),
+                              (*(d.args[2] for d in dqs), qv.args[2]), str(qv.attrs.out_dtype), relu)
         except Rejected as exc:
             result.reason = str(exc)
             continue
-        roots[root] = _Match(add, dqs[0].args[0], dqs[1].args[0], var)
+        roots[root] = _Match(add, tuple(d.args[0] for d in dqs), adds)
         result.relu = relu
     return roots, results
 
 
-def offload_residual_adds(mod: Any, function: str) -> tuple[Any, list[AddResult]]:
-    """The module with matched adds as accelerator calls, and one result per two-tensor add."""
+def offload_residual_adds(mod: Any, functions: dict[str, str]) -> tuple[Any, list[AddResult]]:
+    """The module with matched adds as accelerator calls (`functions`: the header functions of the
+    target's add and add3 intrinsics), and one result per add of two tensors."""
     from tvm import relax
 
-    roots, results = _plan(mod["main"])
+    roots, results = _plan(mod["main"], "add3" in functions)
 
     @relax.expr_functor.mutator
     class Rewriter(relax.PyExprMutator):  # type: ignore[misc]
@@ -111,12 +118,13 @@ def offload_residual_adds(mod: Any, function: str) -> tuple[Any, list[AddResult]
             if match is None:
                 super().visit_var_binding_(binding)
                 return
-            name = f"accel_add_{sum(bool(r.kernel) for r in results.values())}"
-            results[match.add_var].kernel = name
-            gv = self.builder_.add_func(kernels.accelerator_kernel(kernels.add_source(match.add, function), name,
-                                                                   "add"), name)
-            a, b = self.visit_expr(match.a), self.visit_expr(match.b)
-            call = relax.call_tir(gv, [a, b], relax.TensorType(match.add.shape, "int8"))
+            name = f"accel_add_{len({r.kernel for r in results.values() if r.kernel})}"
+            for var in match.add_vars:
+                results[var].kernel, results[var].relu = name, match.add.relu
+            source = kernels.add_source(match.add, functions[match.add.op])
+            gv = self.builder_.add_func(kernels.accelerator_kernel(source, name, match.add.op), name)
+            call = relax.call_tir(gv, [self.visit_expr(v) for v in match.operands],
+                                  relax.TensorType(match.add.shape, "int8"))
             emit = self.builder_.emit if isinstance(binding.var, relax.DataflowVar) else self.builder_.emit_output
             self.set_var_remap(binding.var, emit(call))
 

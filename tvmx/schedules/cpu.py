@@ -97,3 +97,34 @@ class SingleReduction(ScheduleRule):  # type: ignore[misc]
         if found is None or not _matmul_like(sch, found[1], found[2]):
             return None
         return self.inner.apply(func, target, tunable)
+
+
+class InlineElementwise(ScheduleRule):  # type: ignore[misc]
+    """Elementwise producers (dequantize, casts, adds, transposes) inlined into their consumers, for
+    kernels no other rule schedules.
+
+    As legalized, a fused chain like dequantize, dequantize, add, dequantize, add, quantize is one
+    loop nest per op, each writing a float temporary the next reads back: about 39 instructions per
+    element for a three-input Sum. Inlined it is one loop computing the same expressions in the same
+    order per element, so the values do not change (the C path compiles with contraction off: no
+    product and sum fused into one rounding where TVM wrote two)."""
+
+    def apply(self, func: tirx.PrimFunc, target: Any, tunable: bool) -> s_tir.Schedule | None:
+        if not isinstance(func, tirx.PrimFunc):
+            return None
+        sch = s_tir.Schedule(func)
+        infos = normalize_prim_func(sch)
+        if infos is None:
+            return None
+        inlined = 0
+        for info in infos[:-1]:  # the last block writes the kernel's output
+            # One consumer only: inlined into two (softmax's exp into its sum and its division) it
+            # would be computed twice.
+            if not info.is_injective() or len(sch.get_consumers(info.block_rv)) != 1:
+                continue
+            try:
+                sch.compute_inline(info.block_rv)
+                inlined += 1
+            except s_tir.ScheduleError:
+                continue  # read through a non-injective pattern, or by a reduction's init: left as it is
+        return sch if inlined else None

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from tvmx.accelerators import KernelSchedule
 from tvmx.build.builddir import atomic_write
+from tvmx.stages import kernels_c
 from tvmx.stages.artifacts import GraphModule, ScheduledModule
 from tvmx.stages.context import StageContext
 from tvmx.target.model import Target
@@ -66,16 +67,20 @@ def schedule_offloaded(ctx: StageContext, name: str, func: Any) -> tuple[KernelS
     return schedule, summary, {"op": op, "sizes": sizes, **schedule.detail}
 
 
+# The elementwise rule's kernels keep every rounding their TIR has (kernels_c.CONTRACT)
+ELEMENTWISE_RULE = "tvmx.schedules.cpu.InlineElementwise"
+
+
 def default_cpu_schedule(func: Any, target: object, vector: bool) -> tuple[Any | None, str]:
     """The first default CPU rule that applies (tvmx's, then dlight's): its schedule (with its
     trace) and its name; None where none applies and the loop nest stays as legalized."""
     from tvm import s_tir
     from tvm.s_tir import dlight as dl
 
-    from tvmx.schedules.cpu import InnerSpatialReduction, SingleReduction
+    from tvmx.schedules.cpu import InlineElementwise, InnerSpatialReduction, SingleReduction
 
     failed = []
-    for rule in (InnerSpatialReduction(vector), dl.cpu.GEMV(), SingleReduction()):
+    for rule in (InnerSpatialReduction(vector), dl.cpu.GEMV(), SingleReduction(), InlineElementwise()):
         name = f"{type(rule).__module__.replace('tvm.s_tir.', '')}.{type(rule).__name__}"
         try:
             sch = rule.apply(func, target, False)
@@ -149,6 +154,8 @@ def apply_schedules(ctx: StageContext, mod: Any, target: object, records: Record
         out.note(name, is_tuned, best[1] if is_tuned and best else default_cycles, default_cycles)
         if is_tuned or sch is not None:
             updated[gv] = chosen.with_attr("global_symbol", name).with_attr("tirx.is_scheduled", True)
+            if is_tuned or not out.choices[name].startswith(ELEMENTWISE_RULE):
+                updated[gv] = updated[gv].with_attr(kernels_c.CONTRACT, True)
     for gv, func in updated.items():
         mod[gv] = func
     return out

@@ -53,6 +53,10 @@ class Toolchain:
                 flags += ["-nostdlibinc", "-isystem", str(PICOLIBC_DIR / "include")]
             flags += list(self.spec.clang_cflags)
         else:
+            # gcc fuses products and sums into one multiply-add even across statements: a dequantized
+            # sum would then round differently from the QDQ graph (clang's kernels choose per kernel,
+            # kernels_c.CONTRACT)
+            flags += ["-ffp-contract=off"]
             if self.libc == "picolibc":
                 flags += ["--specs=picolibc.specs"]
             flags += list(self.spec.gcc_cflags)

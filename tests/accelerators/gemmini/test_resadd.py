@@ -1,5 +1,6 @@
-"""tiled_resadd_auto on the Spike model against numpy: the two mvin roundings, the accumulate flag,
-mvout's requantization and ReLU; short last rows and more rows than the accumulator holds."""
+"""tiled_resadd_auto and tiled_resadd3_auto on the Spike model against numpy: the mvin roundings,
+the accumulate flag, mvout's requantization and ReLU; short last rows and more rows than the
+accumulator holds."""
 
 from __future__ import annotations
 
@@ -12,27 +13,32 @@ from .test_tiled import cfloat
 
 pytestmark = [pytest.mark.toolchain, pytest.mark.spike]
 
-# (name, elements, a_scale, b_scale, c_scale, act)
+# (name, elements, input scales (two: tiled_resadd_auto, three: tiled_resadd3_auto), c_scale, act)
 CASES = [
-    ("one", 1, 0.5, 0.5, 1.0, 0),
-    ("short_row", 37, 3.0, -2.0, 0.25, 0),
-    ("fixed_point_relu", 5000, 0.7 * 2**14, 1.3 * 2**14, 2.0**-14, 1),
-    ("wraps_accumulator", 40_000, 0.9 * 2**12, 0.45 * 2**12, 2.0**-12, 0),
+    ("one", 1, (0.5, 0.5), 1.0, 0),
+    ("short_row", 37, (3.0, -2.0), 0.25, 0),
+    ("fixed_point_relu", 5000, (0.7 * 2**14, 1.3 * 2**14), 2.0**-14, 1),
+    ("wraps_accumulator", 40_000, (0.9 * 2**12, 0.45 * 2**12), 2.0**-12, 0),
+    ("three_short_row", 37, (3.0, -2.0, 1.5), 0.25, 0),
+    ("three_relu", 5000, (0.7 * 2**14, 1.3 * 2**14, -0.4 * 2**14), 2.0**-14, 1),
+    ("three_wraps_accumulator", 40_000, (0.9 * 2**12, 0.45 * 2**12, 0.3 * 2**12), 2.0**-12, 0),
 ]
 
 
 def test_resadd_matches_numpy(rig: Rig) -> None:
     rng = np.random.default_rng(11 + rig.dim)
     data, body, want = [], [], {}
-    for i, (name, n, sa, sb, sc, act) in enumerate(CASES):
-        a, b = rng.integers(-128, 128, n), rng.integers(-128, 128, n)
-        data += [c_array(f"A{i}", a, "int8_t"), c_array(f"B{i}", b, "int8_t")]
+    for i, (name, n, scales, sc, act) in enumerate(CASES):
+        inputs = [rng.integers(-128, 128, n) for _ in scales]
+        names = [f"{'ABD'[k]}{i}" for k in range(len(scales))]
+        data += [c_array(v, x, "int8_t") for v, x in zip(names, inputs, strict=True)]
         body.append(f'__attribute__((section(".tvmx_outputs"), aligned(64))) int8_t out_{name}[{n}];')
-        acc = rne_sat(a, sa, -(2**31), 2**31 - 1) + rne_sat(b, sb, -(2**31), 2**31 - 1)
+        acc = sum(rne_sat(x, s, -(2**31), 2**31 - 1) for x, s in zip(inputs, scales, strict=True))
         ref = rne_sat(acc, sc, -128, 127)
         want[name] = np.maximum(ref, 0) if act else ref
-        body.append(f"static void run_{i}(void) {{ tiled_resadd_auto({n}, A{i}, B{i}, out_{name}, {cfloat(sa)}, "
-                    f"{cfloat(sb)}, {cfloat(sc)}, {act}); }}")
+        function = "tiled_resadd_auto" if len(scales) == 2 else "tiled_resadd3_auto"
+        body.append(f"static void run_{i}(void) {{ {function}({n}, {', '.join(names)}, out_{name}, "
+                    f"{', '.join(cfloat(s) for s in scales)}, {cfloat(sc)}, {act}); }}")
     calls = " ".join(f"run_{i}();" for i in range(len(CASES)))
     source = ('#include <stddef.h>\n#include <stdint.h>\n#include "gemmini.h"\n#include "case_data.h"\n'
               + "\n".join(body) + f"\nint main(void) {{ {calls} return 0; }}\n")
