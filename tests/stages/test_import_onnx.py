@@ -1,12 +1,17 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import numpy as np
+import onnx
 import pytest
 from helpers import relu_add_model, save, single_op_model
+from onnx import TensorProto, helper, numpy_helper
 
 from tvmx.errors import InputError, UnsupportedError
-from tvmx.stages.import_onnx import check_ops, graph_inputs, load_onnx
+from tvmx.stages.artifacts import TensorSpec
+from tvmx.stages.import_onnx import _relax_from_onnx, check_ops, graph_inputs, load_onnx, upsample_scales_as_attribute
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -42,3 +47,33 @@ def test_input_shape_for_unknown_input(tmp_path: Path) -> None:
     model = load_onnx(save(relu_add_model([1, 4]), tmp_path / "m.onnx"))
     with pytest.raises(InputError, match="names 'y', which is not a model input"):
         graph_inputs(model, {"y": (1, 4)})
+
+
+def _upsample(mode: str, constant_scales: bool = True) -> onnx.ModelProto:
+    """An opset-9 Upsample, whose scales are an input (an initializer, or one fed at run time)."""
+    scales = numpy_helper.from_array(np.array([1, 1, 2, 3], np.float32), "s")
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 3, 4])]
+    if not constant_scales:
+        inputs.append(helper.make_tensor_value_info("s", TensorProto.FLOAT, [4]))
+    graph = helper.make_graph([helper.make_node("Upsample", ["x", "s"], ["y"], mode=mode)], "up", inputs,
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 6, 12])],
+                              [scales] if constant_scales else [])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 9)], ir_version=8)
+
+
+def test_upsample_constant_scales_reach_tvms_converter() -> None:
+    """TVM's converter reads the scales attribute of opset 7; the model is copied, not changed."""
+    model = _upsample("linear")
+    mod = _relax_from_onnx(model, [TensorSpec("x", (1, 2, 3, 4), "float32")])
+    assert "resize2d" in mod.script() and "R.Tensor((1, 2, 6, 12)" in mod.script()
+    assert not model.graph.node[0].attribute[1:]  # only its mode
+
+
+@pytest.mark.parametrize(("mode", "constant", "words"), [
+    ("nearest", True, "in mode nearest: TVM 0.27's converter rounds"),  # a wrong result otherwise
+    ("linear", False, "takes its scales from a run-time value ('s')"),
+])
+def test_upsample_the_converter_gets_wrong_is_refused(mode: str, constant: bool, words: str) -> None:
+    with pytest.raises(UnsupportedError, match=re.escape(words)) as info:
+        upsample_scales_as_attribute(_upsample(mode, constant))
+    assert "Upsample node '#0'" in str(info.value) and info.value.hint

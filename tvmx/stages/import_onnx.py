@@ -187,6 +187,38 @@ def check_ops(model: onnx.ModelProto) -> None:
             )
 
 
+def upsample_scales_as_attribute(model: onnx.ModelProto) -> onnx.ModelProto:
+    """TVM 0.27's Upsample converter reads `scales` as an attribute (opset 7), also at opset 9, where
+    the scales are an input: a constant one is copied into the attribute the converter reads (the
+    model itself is left as it is); one computed at run time is refused, naming the node. So is mode
+    "nearest": the converter rounds the source index where ONNX floors it, a wrong result."""
+    upsamples = [i for i, n in enumerate(model.graph.node) if n.op_type == "Upsample" and len(n.input) > 1]
+    if not upsamples:
+        return model
+    constants = {t.name: t for t in model.graph.initializer}
+    constants.update({n.output[0]: n.attribute[0].t for n in model.graph.node
+                      if n.op_type == "Constant" and len(n.attribute) == 1 and n.attribute[0].name == "value"})
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    for index in upsamples:
+        node = copy.graph.node[index]
+        label = node.name or f"#{index}"
+        mode = next((a.s for a in node.attribute if a.name == "mode"), b"nearest")
+        if mode == b"nearest":
+            raise UnsupportedError(
+                f"Upsample node '{label}' in mode nearest: TVM 0.27's converter rounds the source index "
+                f"where ONNX floors it, which gives wrong results",
+                hint="export with Resize (opset 10+) and nearest_mode floor, or use mode linear")
+        if node.input[1] not in constants:
+            raise UnsupportedError(
+                f"Upsample node '{label}' takes its scales from a run-time value "
+                f"('{node.input[1]}'): TVM's converter needs them constant",
+                hint="make the scales an initializer, or export with Resize (opset 10+) and constant scales")
+        scales = onnx.numpy_helper.to_array(constants[node.input[1]]).astype(float).ravel().tolist()
+        node.attribute.append(onnx.helper.make_attribute("scales", scales))
+    return copy
+
+
 def _output_specs(mod: object, model: onnx.ModelProto) -> list[TensorSpec]:
     from tvm import relax
 
@@ -237,10 +269,11 @@ def _relax_from_onnx(model: onnx.ModelProto, inputs: list[TensorSpec]) -> Any:  
     from tvm.relax.frontend.onnx import from_onnx
 
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    readable = upsample_scales_as_attribute(model)
     printed = io.StringIO()
     try:
         with contextlib.redirect_stdout(printed), _checked_already():
-            mod = from_onnx(model, shape_dict={t.name: list(t.shape) for t in inputs}, opset=opset,
+            mod = from_onnx(readable, shape_dict={t.name: list(t.shape) for t in inputs}, opset=opset,
                             keep_params_in_input=False)
     except Exception as exc:
         op = _FAILED_OP.search(printed.getvalue())
