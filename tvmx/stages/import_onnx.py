@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import onnx
 from google.protobuf.message import DecodeError, Message
 from onnx import external_data_helper
@@ -187,6 +188,14 @@ def check_ops(model: onnx.ModelProto) -> None:
             )
 
 
+def constant_values(model: onnx.ModelProto) -> dict[str, np.ndarray]:
+    """The graph's values known before it runs: its initializers and its Constant nodes' tensors."""
+    values = {t.name: onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
+    values.update({n.output[0]: onnx.numpy_helper.to_array(n.attribute[0].t) for n in model.graph.node
+                   if n.op_type == "Constant" and len(n.attribute) == 1 and n.attribute[0].name == "value"})
+    return values
+
+
 def upsample_scales_as_attribute(model: onnx.ModelProto) -> onnx.ModelProto:
     """TVM 0.27's Upsample converter reads `scales` as an attribute (opset 7), also at opset 9, where
     the scales are an input: a constant one is copied into the attribute the converter reads (the
@@ -195,9 +204,7 @@ def upsample_scales_as_attribute(model: onnx.ModelProto) -> onnx.ModelProto:
     upsamples = [i for i, n in enumerate(model.graph.node) if n.op_type == "Upsample" and len(n.input) > 1]
     if not upsamples:
         return model
-    constants = {t.name: t for t in model.graph.initializer}
-    constants.update({n.output[0]: n.attribute[0].t for n in model.graph.node
-                      if n.op_type == "Constant" and len(n.attribute) == 1 and n.attribute[0].name == "value"})
+    constants = constant_values(model)
     copy = onnx.ModelProto()
     copy.CopyFrom(model)
     for index in upsamples:
@@ -214,7 +221,7 @@ def upsample_scales_as_attribute(model: onnx.ModelProto) -> onnx.ModelProto:
                 f"Upsample node '{label}' takes its scales from a run-time value "
                 f"('{node.input[1]}'): TVM's converter needs them constant",
                 hint="make the scales an initializer, or export with Resize (opset 10+) and constant scales")
-        scales = onnx.numpy_helper.to_array(constants[node.input[1]]).astype(float).ravel().tolist()
+        scales = constants[node.input[1]].astype(float).ravel().tolist()
         node.attribute.append(onnx.helper.make_attribute("scales", scales))
     return copy
 

@@ -13,13 +13,11 @@ def quantized_output_scales(model_path: Path) -> dict[str, float]:
     """Outputs produced by a per-tensor DequantizeLinear: name -> scale (one quantization step); and
     outputs that are a QuantizeLinear's integers: name -> 1 (a step is one)."""
     import onnx
-    from onnx import numpy_helper
+
+    from tvmx.stages.import_onnx import constant_values
 
     model = onnx.load(str(model_path), load_external_data=False)
-    consts = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
-    for node in model.graph.node:
-        if node.op_type == "Constant" and node.attribute:
-            consts[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+    consts = constant_values(model)
     producers = {out: node for node in model.graph.node for out in node.output}
     scales = {}
     for output in model.graph.output:
