@@ -746,7 +746,17 @@ typedef struct {
   /* th == 0: a 1x1 stride-1 conv without padding or pooling runs as one tiled_matmul with this
      tiling (see tiled_conv_ex) */
   gemmini_tiling matmul;
+  /* pack: 1 = taps packed into channels (CPU path only, see gemmini_conv_pack_input): the conv runs
+     as a kh x 1 conv over kw * in_c channels, tk counting the packed channel blocks. Last, so that
+     positional initializers without it get 0. */
+  size_t pack;
 } gemmini_conv_tiling;
+
+/* Bytes of the static buffer that holds a tap-packed conv's zero-padded input (0: no packing). The
+   default holds a 224 x 224 RGB image padded by 3 (ResNet's stem); only kernels that pack use it. */
+#ifndef GEMMINI_PACK_BYTES
+#define GEMMINI_PACK_BYTES (160 * 1024)
+#endif
 
 typedef struct {
   size_t n, py0, px0, j0, k0;  /* position: image, first written row and column, channel blocks */
@@ -759,6 +769,8 @@ typedef struct {
 
 typedef struct {
   size_t batch, in_h, in_w, in_c, in_stride, out_c, out_stride, out_h, out_w, s, pad, kh, kw;
+  /* the conv as given; in_h .. kw above are those of the conv the tiling runs (tap-packed or not) */
+  size_t src_h, src_w, src_c, src_pad, src_kw;
   /* pooling: size, stride, padding (1, 1, 0 without), and the written output's rows and columns */
   int pool;
   size_t psz, pst, ppad, oph, opw;
@@ -794,6 +806,7 @@ static inline int gemmini_conv_init(gemmini_conv_ctx *c, size_t batch, size_t in
                                     size_t kw, size_t pool_size, size_t pool_stride, size_t pool_pad) {
   c->batch = batch, c->in_h = in_h, c->in_w = in_w, c->in_c = in_c, c->out_c = out_c, c->out_h = out_h;
   c->out_w = out_w, c->s = stride, c->pad = pad, c->kh = kh, c->kw = kw;
+  c->src_h = in_h, c->src_w = in_w, c->src_c = in_c, c->src_pad = pad, c->src_kw = kw;
   c->cbk = GEMMINI_CEIL_DIV(in_c, GEMMINI_DIM), c->ob = GEMMINI_CEIL_DIV(out_c, GEMMINI_DIM);
   c->pool = pool_size != 0;
   c->psz = c->pool ? pool_size : 1, c->pst = c->pool ? pool_stride : 1, c->ppad = c->pool ? pool_pad : 0;
@@ -834,8 +847,39 @@ static inline int gemmini_conv_loop_fits(const gemmini_conv_ctx *c, gemmini_conv
          c->kw <= big && irows <= big && icols <= big && c->pad <= 0xFF;
 }
 
+/* Tap packing. A conv with few input channels (an RGB stem) fills few array rows per tap: 3 of DIM
+   for each of a 7x7 kernel's 49 taps. In NHWC, the kw taps of one kernel row read kw * in_c
+   consecutive bytes of a (zero-padded) input row, so the conv equals a kh x 1 conv, same stride, no
+   padding, whose "pixel" x holds the kw * in_c channels starting at padded pixel x: pixels in_c
+   bytes apart that overlap in memory, which the strided mvin reads as they are. The HWIO weights
+   [kh][kw][in_c][out_c] are already those of [kh][1][kw * in_c][out_c]. The padding has to be real
+   zeros in memory, so the input is first copied into a padded buffer (gemmini_pack_buf), rows
+   rounded up to 8 bytes for a word-wise copy. Packed geometry: rows, pixels per row, channels. */
+static inline size_t gemmini_conv_packed_w(const gemmini_conv_ctx *c) {
+  size_t w = c->src_w + 2 * c->src_pad;
+  while ((w * c->src_c) % 8) w++;
+  return w;
+}
+static inline int gemmini_conv_can_pack(const gemmini_conv_ctx *c) {
+  const size_t bytes = c->batch * (c->src_h + 2 * c->src_pad) * gemmini_conv_packed_w(c) * c->src_c;
+  /* worth it only where packing needs fewer channel blocks per kernel row */
+  return c->src_kw > 1 && GEMMINI_CEIL_DIV(c->src_kw * c->src_c, GEMMINI_DIM) <
+                              c->src_kw * GEMMINI_CEIL_DIV(c->src_c, GEMMINI_DIM) &&
+         bytes + 8 <= GEMMINI_PACK_BYTES;
+}
+static inline void gemmini_conv_geometry(gemmini_conv_ctx *c, int pack) {
+  c->in_h = pack ? c->src_h + 2 * c->src_pad : c->src_h;
+  c->in_w = pack ? gemmini_conv_packed_w(c) : c->src_w;
+  c->in_c = pack ? c->src_kw * c->src_c : c->src_c;
+  c->pad = pack ? 0 : c->src_pad, c->kw = pack ? 1 : c->src_kw;
+  c->cbk = GEMMINI_CEIL_DIV(c->in_c, GEMMINI_DIM);
+}
+
 static inline int gemmini_conv_plan(gemmini_conv_ctx *c, gemmini_conv_tiling t) {
+  gemmini_conv_geometry(c, 0);
   if (t.th == 0 || t.tw == 0 || t.tj == 0 || t.tk == 0 || gemmini_dataflow(t.dataflow) < 0) return 0;
+  if (t.pack > 1 || (t.pack && (t.hw_loop || !gemmini_conv_can_pack(c)))) return 0;
+  gemmini_conv_geometry(c, (int)t.pack);
   const size_t s = c->s;
   const size_t th = GEMMINI_MIN(c->out_h, (t.th - 1) * c->pst + c->psz);
   const size_t tw = GEMMINI_MIN(c->out_w, (t.tw - 1) * c->pst + c->psz);
@@ -915,7 +959,10 @@ static inline size_t gemmini_conv_cost(const gemmini_conv_ctx *c) {
                          tiles * taps * c->in_c * c->ob;
     return (array > loads ? array : loads) + chunks * 300;
   }
-  return c->batch * blocks * c->ob * taps * c->cbk * per_compute + groups * 40 + chunks * 600 + 2 * weight_rows;
+  /* tap packing: the CPU copies the input into the padded buffer, ~1 cycle per 2 bytes */
+  const size_t copy = c->t.pack ? c->batch * c->in_h * c->in_w * c->src_c / 2 : 0;
+  return c->batch * blocks * c->ob * taps * c->cbk * per_compute + groups * 40 + chunks * 600 + 2 * weight_rows +
+         copy;
 }
 
 /* Picks the cheapest tiling (gemmini_conv_cost) among: all of K per chunk if it fits (fewer input
@@ -927,8 +974,9 @@ static inline size_t gemmini_conv_cost(const gemmini_conv_ctx *c) {
    windows, every tile also computes the conv rows and columns it shares with its neighbours;
    squarer tiles share fewer, so widths of 1/2, 1/3 and 1/4 of the full one are tried too.
    Returns 0 if not even a 1 x 1 pixel tile fits. */
-static inline int gemmini_conv_auto_tiling_issue(gemmini_conv_ctx *c, size_t hw_loop) {
-  gemmini_conv_tiling t = {1, c->opw, c->ob, c->cbk, GEMMINI_FLOW_OF_DEFAULT, hw_loop, {0, 0, 0, 0, 0, 0}};
+static inline int gemmini_conv_auto_tiling_issue(gemmini_conv_ctx *c, size_t hw_loop, size_t pack) {
+  gemmini_conv_geometry(c, (int)pack); /* (the channel blocks of the conv that runs) */
+  gemmini_conv_tiling t = {1, c->opw, c->ob, c->cbk, GEMMINI_FLOW_OF_DEFAULT, hw_loop, {0, 0, 0, 0, 0, 0}, pack};
   while (!gemmini_conv_plan(c, t)) {
     if (t.tj > 1) t.tj--;
     else if (t.tk > 1) t.tk--;
@@ -947,7 +995,7 @@ static inline int gemmini_conv_auto_tiling_issue(gemmini_conv_ctx *c, size_t hw_
         const size_t th = GEMMINI_CEIL_DIV(c->oph, n);
         if (th == prev) continue;
         prev = th;
-        gemmini_conv_tiling u = {th, tw, tj, t.tk, t.dataflow, hw_loop, {0, 0, 0, 0, 0, 0}};
+        gemmini_conv_tiling u = {th, tw, tj, t.tk, t.dataflow, hw_loop, {0, 0, 0, 0, 0, 0}, pack};
         if (!gemmini_conv_plan(c, u)) continue;
         const size_t cost = gemmini_conv_cost(c);
         if (cost < best_cost) best = u, best_cost = cost;
@@ -958,11 +1006,18 @@ static inline int gemmini_conv_auto_tiling_issue(gemmini_conv_ctx *c, size_t hw_
   return gemmini_conv_plan(c, best);
 }
 
-/* LOOP_CONV_WS where the configuration has it (and WS) and a tiling fits it, else the CPU path. */
+/* LOOP_CONV_WS where the configuration has it (and WS) and a tiling fits it, else the CPU path;
+   then the tap-packed conv on the CPU path instead where it can pack and is estimated cheaper. */
 static inline int gemmini_conv_auto_tiling(gemmini_conv_ctx *c) {
-  if (GEMMINI_HAS_LOOP_CONV && GEMMINI_FLOW_OF_DEFAULT == GEMMINI_FLOW_WS && gemmini_conv_auto_tiling_issue(c, 1))
-    return 1;
-  return gemmini_conv_auto_tiling_issue(c, 0);
+  if (!(GEMMINI_HAS_LOOP_CONV && GEMMINI_FLOW_OF_DEFAULT == GEMMINI_FLOW_WS && gemmini_conv_auto_tiling_issue(c, 1, 0)) &&
+      !gemmini_conv_auto_tiling_issue(c, 0, 0))
+    return 0;
+  gemmini_conv_geometry(c, 0);
+  if (!gemmini_conv_can_pack(c)) return 1;
+  const gemmini_conv_tiling plain = c->t;
+  const size_t plain_cost = gemmini_conv_cost(c);
+  if (gemmini_conv_auto_tiling_issue(c, 0, 1) && gemmini_conv_cost(c) < plain_cost) return 1;
+  return gemmini_conv_plan(c, plain);
 }
 
 /* The tiling tiled_conv_ex chooses when given none, as a pure function of the shape (plain C, no
@@ -1394,6 +1449,46 @@ static inline void tiled_conv_im2col(size_t batch, size_t in_h, size_t in_w, siz
                     acc_scale, act, 0);
 }
 
+/* Tap packing's input copy (see gemmini_conv_packed_w): n bytes from src (zeros if NULL) to dst,
+   8 at a time where both are 8-byte aligned alike (no library memcpy: freestanding builds call a
+   byte-wise one). */
+typedef uint64_t __attribute__((may_alias)) gemmini_u64a;
+static inline void gemmini_pack_fill(elem_t *dst, const elem_t *src, size_t n) {
+  size_t i = 0;
+  if (!src || (((uintptr_t)dst ^ (uintptr_t)src) & 7) == 0) {
+    for (; i < n && ((uintptr_t)(dst + i) & 7); i++) dst[i] = src ? src[i] : 0;
+    for (; i + 8 <= n; i += 8) *(gemmini_u64a *)(dst + i) = src ? *(const gemmini_u64a *)(src + i) : 0;
+  }
+  for (; i < n; i++) dst[i] = src ? src[i] : 0;
+}
+
+static elem_t gemmini_pack_buf[GEMMINI_PACK_BYTES + 8] __attribute__((aligned(64)));
+
+/* The zero-padded copy of the input a tap-packed conv reads (c planned with pack): images of in_h
+   rows of in_w pixels of src_c channels, the source's pixels in_stride apart. Returns the first
+   pixel; interior rows start 8-byte aligned. */
+static inline const elem_t *gemmini_conv_pack_input(const gemmini_conv_ctx *c, const elem_t *input,
+                                                    size_t in_stride) {
+  const size_t C = c->src_c, p = c->src_pad, pitch = c->in_w * C, lead = p * C;
+  const size_t right = pitch - lead - c->src_w * C;
+  elem_t *base = gemmini_pack_buf + (8 - lead % 8) % 8;
+  for (size_t n = 0; n < c->batch; n++) {
+    elem_t *img = base + n * c->in_h * pitch;
+    gemmini_pack_fill(img, NULL, p * pitch);
+    gemmini_pack_fill(img + (p + c->src_h) * pitch, NULL, p * pitch);
+    for (size_t y = 0; y < c->src_h; y++) {
+      elem_t *row = img + (p + y) * pitch;
+      const elem_t *src = input + (n * c->src_h + y) * c->src_w * in_stride;
+      gemmini_pack_fill(row, NULL, lead);
+      if (in_stride == C) gemmini_pack_fill(row + lead, src, c->src_w * C);
+      else
+        for (size_t x = 0; x < c->src_w; x++) gemmini_pack_fill(row + lead + x * C, src + x * in_stride, C);
+      gemmini_pack_fill(row + lead + c->src_w * C, NULL, right);
+    }
+  }
+  return base;
+}
+
 /* A 1x1 stride-1 conv without padding or pooling is a plain matmul on the input pixels. */
 static inline int gemmini_conv_is_matmul(size_t in_h, size_t in_w, size_t out_h, size_t out_w, size_t stride,
                                          size_t pad, size_t kh, size_t kw, size_t pool_size) {
@@ -1413,8 +1508,9 @@ static inline int gemmini_conv_is_matmul(size_t in_h, size_t in_w, size_t out_h,
  *   pooling then runs as one tiled_matmul, with gemmini_auto_tiling's tiling); otherwise t.th/t.tw
  *   rows/columns of the written output per tile, t.tj/t.tk output/input channel blocks per chunk,
  *   t.dataflow, t.hw_loop (1: each chunk is one LOOP_CONV_WS, gemmini_conv_loop_run; the
- *   automatic tiling's choice where the configuration has the unroller); or, for such a 1x1 conv,
- *   t.th = 0 and the matmul's tiling in t.matmul.
+ *   automatic tiling's choice where the configuration has the unroller), t.pack (1: taps packed
+ *   into channels, t.tk then counting the packed channel blocks; gemmini_conv_can_pack); or, for
+ *   such a 1x1 conv, t.th = 0 and the matmul's tiling in t.matmul.
  * A tiling that does not fit the scratchpad and accumulator, or a pooling Gemmini cannot fuse, traps
  * (illegal instruction) instead of computing garbage. Any shape whose 1 x 1 tile fits has a tiling:
  * the weights of one DIM x DIM block for every kernel tap plus the bands of the conv outputs one
@@ -1441,6 +1537,10 @@ static inline void tiled_conv_ex(size_t batch, size_t in_h, size_t in_w, size_t 
     return;
   }
   c.in_stride = in_stride, c.out_stride = out_stride;
+  if (c.t.pack) { /* the padded copy; its pixels src_c apart, kw * src_c channels each */
+    input = gemmini_conv_pack_input(&c, input, in_stride);
+    c.in_stride = c.src_c;
+  }
   c.input = input, c.weights = weights, c.bias = bias, c.output = output, c.acc_scale = acc_scale, c.act = act;
   for (unsigned b = 0; b < 2; b++) {
     for (unsigned k = 0; k < 4; k++) c.band_key[b][k] = (size_t)-1;
@@ -1460,7 +1560,7 @@ static inline void tiled_conv_ex(size_t batch, size_t in_h, size_t in_w, size_t 
     gemmini_fence();
     return;
   }
-  gemmini_config_ld(0, stride * in_stride, 1.0f, 0, c.cs); /* input pixels: `stride` apart in a row */
+  gemmini_config_ld(0, stride * c.in_stride, 1.0f, 0, c.cs); /* input pixels: `stride` apart in a row */
   gemmini_config_ld(1, out_c, 1.0f, 0, GEMMINI_DIM);       /* weights */
   gemmini_config_ld(2, 0, 1.0f, 0, c.cs);                  /* bias rows, zero rows: DRAM stride 0 */
   if (!c.pool) gemmini_config_st(out_stride, act, acc_scale); /* (pooling: each tile configures its stores) */

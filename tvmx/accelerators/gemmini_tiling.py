@@ -53,7 +53,7 @@ static int conv_init(gemmini_conv_ctx *c, const size_t *s) {
   return gemmini_conv_init(c, s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9], s[10], s[11], s[12], s[13]);
 }
 static gemmini_conv_tiling conv(const size_t *t) {
-  gemmini_conv_tiling r = {t[0], t[1], t[2], t[3], t[4], t[5], {0, 0, 0, 0, 0, 0}};
+  gemmini_conv_tiling r = {t[0], t[1], t[2], t[3], t[4], t[5], {0, 0, 0, 0, 0, 0}, t[6]};
   return r;
 }
 
@@ -64,6 +64,7 @@ int tvmx_conv_tiling(const size_t *shape, size_t *out) {
                                   s[13], &t))
     return 0;
   out[0] = t.th, out[1] = t.tw, out[2] = t.tj, out[3] = t.tk, out[4] = t.dataflow, out[5] = t.hw_loop;
+  out[6] = t.pack;
   return 1;
 }
 
@@ -81,6 +82,14 @@ int tvmx_conv_extents(const size_t *shape, size_t *out) {
   if (!conv_init(&c, shape)) return 0;
   out[0] = c.oph, out[1] = c.opw, out[2] = c.ob, out[3] = c.cbk;
   return 1;
+}
+
+/* the input-channel blocks of the tap-packed conv; 0 where the conv cannot be packed */
+size_t tvmx_conv_packed_blocks(const size_t *shape) {
+  gemmini_conv_ctx c;
+  if (!conv_init(&c, shape) || !gemmini_conv_can_pack(&c)) return 0;
+  gemmini_conv_geometry(&c, 1);
+  return c.cbk;
 }
 
 int tvmx_conv_is_matmul(const size_t *shape) {
@@ -116,7 +125,8 @@ class MatmulTiling:
 @dataclass(frozen=True)
 class ConvTiling:
     """Written output rows x columns per tile, output / input channel blocks per chunk, dataflow,
-    and hw_loop: 1 = one LOOP_CONV_WS per chunk (the hardware unroller issues the commands)."""
+    hw_loop: 1 = one LOOP_CONV_WS per chunk (the hardware unroller issues the commands), and pack:
+    1 = the kernel's taps along a row packed into the channels (tk counts the packed blocks)."""
 
     th: int
     tw: int
@@ -124,11 +134,13 @@ class ConvTiling:
     tk: int
     dataflow: int = FLOW_DEFAULT
     hw_loop: int = 0
+    pack: int = 0
 
     def describe(self) -> str:
         issue = ", LOOP_CONV_WS" if self.hw_loop else ""
+        packed = ", kernel-row taps packed into channels" if self.pack else ""
         return (f"tiles of {self.th}x{self.tw} output pixels, {self.tj} output / {self.tk} input channel blocks "
-                f"per chunk, {FLOW_NAMES[self.dataflow]}{issue}")
+                f"per chunk, {FLOW_NAMES[self.dataflow]}{issue}{packed}")
 
 
 NO_MATMUL = MatmulTiling(0, 0, 0, 0, 0, 0)
@@ -184,7 +196,7 @@ class TilingProbe:
         folder = (cache_dir or cache_root("gemmini-tiling")) / self._key(gemmini)
         self.library = build_once(folder / "libtiling.so", lambda out: self._command(gemmini, folder, out), executor)
         self._lib = ctypes.CDLL(str(self.library))
-        for name in ("tvmx_matmul_cost", "tvmx_conv_cost"):
+        for name in ("tvmx_matmul_cost", "tvmx_conv_cost", "tvmx_conv_packed_blocks"):
             getattr(self._lib, name).restype = ctypes.c_size_t
 
     @staticmethod
@@ -223,6 +235,10 @@ class TilingProbe:
         out = _sizes(2)
         self._lib.tvmx_matmul_rows(_sizes(MM_FIELDS, astuple(t)), out)
         return {"scratchpad_rows": out[0], "accumulator_rows": out[1]}
+
+    def conv_packed_blocks(self, shape: ConvShape) -> int:
+        """Input-channel blocks of the tap-packed conv; 0 if the header does not pack this shape."""
+        return int(self._lib.tvmx_conv_packed_blocks(_shape_array(shape)))
 
     def conv_is_matmul(self, shape: ConvShape) -> bool:
         return bool(self._lib.tvmx_conv_is_matmul(_shape_array(shape)))
@@ -325,26 +341,29 @@ def matmul_space(probe: TilingProbe, m: int, n: int, k: int, flows: tuple[int, .
 
 def conv_space(probe: TilingProbe, shape: ConvShape, flows: tuple[int, ...]) -> list[ConvTiling]:
     """Every tiling the header's planner accepts (gemmini_conv_plan) with balanced extents, per
-    dataflow in `flows` (the first is the default) and issued by the CPU or by LOOP_CONV_WS where
-    the planner accepts it; ordered by the header's estimate (gemmini_conv_cost, which the dataflow
-    does not change), a tiling's other dataflows CONV_FLOW_INTERLEAVE places after it."""
+    dataflow in `flows` (the first is the default), issued by the CPU or by LOOP_CONV_WS where
+    the planner accepts it, and tap-packed (CPU only) where the header packs the shape; ordered by
+    the header's estimate (gemmini_conv_cost, which the dataflow does not change), a tiling's other
+    dataflows CONV_FLOW_INTERLEAVE places after it."""
     extents = probe.conv_extents(shape)
     if extents is None:
         return []
     rows, cols, ob, cbk = extents
+    packed = probe.conv_packed_blocks(shape)
+    variants = [(0, hw, cbk) for hw in (0, 1)] + ([(1, 0, packed)] if packed else [])
     costed = []
     for th in balanced(rows):
         for tw in balanced(cols):
             for tj in balanced(ob):
-                for tk in balanced(cbk):
-                    for hw in (0, 1):
-                        cost = probe.conv_cost(shape, ConvTiling(th, tw, tj, tk, flows[0], hw))
+                for pack, hw, blocks in variants:
+                    for tk in balanced(blocks):
+                        cost = probe.conv_cost(shape, ConvTiling(th, tw, tj, tk, flows[0], hw, pack))
                         if cost is not None:
-                            costed.append((cost, hw, (th, tw, tj, tk)))
+                            costed.append((cost, hw, pack, (th, tw, tj, tk)))
     keyed = []
-    for rank, (_, hw, sizes) in enumerate(sorted(costed)):
+    for rank, (_, hw, pack, sizes) in enumerate(sorted(costed)):
         for extra, flow in enumerate(flows):
-            t = ConvTiling(*sizes, flow, hw)
+            t = ConvTiling(*sizes, flow, hw, pack)
             if extra == 0 or probe.conv_cost(shape, t) is not None:
                 keyed.append(((rank + CONV_FLOW_INTERLEAVE * extra, extra, rank), t))
     return [t for _, t in sorted(keyed, key=lambda kv: kv[0])]

@@ -298,7 +298,7 @@ def glue_c(header: str, functions: dict[str, str]) -> str:
     if "conv2d" in functions:
         fn = functions["conv2d"]
         cv = list(conv_call_args(NO_CONV, NO_MATMUL))  # conv tiling fields, then mm_<matmul tiling fields>
-        conv_fields = [a for a in cv if not a.startswith("mm_")]
+        conv_fields = [a for a in cv if not a.startswith("mm_")]  # by name: C's field order may differ
         mm_fields = [a for a in cv if a.startswith("mm_")]
         lines += _wrapper(
             fn, "int64_t batch, int64_t in_h, int64_t in_w, int64_t groups, int64_t in_c, int64_t out_c, "
@@ -308,8 +308,9 @@ def glue_c(header: str, functions: dict[str, str]) -> str:
             ["  /* the tiling the compiler chose (03-tune/schedules.json): implicit GEMM (the accelerator reads",
              "     the NHWC input itself, no im2col) with th x tw output tiles; or th = 0 and, for a 1x1 conv that",
              "     runs as a matmul, the matmul's tiling; none at all (every field 0): the header's own choice */",
-             f"  const gemmini_conv_tiling t = {{{', '.join(f'(size_t){a}' for a in conv_fields)},",
-             f"                                  {{{', '.join(f'(size_t){a}' for a in mm_fields)}}}}};"],
+             f"  const gemmini_conv_tiling t = {{{', '.join(f'.{a} = (size_t){a}' for a in conv_fields)},",
+             f"                                  .matmul = {{{', '.join(f'.{a[3:]} = (size_t){a}' for a in mm_fields)}"
+             "}};"],
             [f"  {fn}((size_t)batch, (size_t)in_h, (size_t)in_w, (size_t)groups, (size_t)in_c, (size_t)out_c,",
              "      (size_t)out_h, (size_t)out_w, (size_t)stride, (size_t)pad, (size_t)kh, (size_t)kw,",
              "      (size_t)pool_size, (size_t)pool_stride, (size_t)pool_pad, input, weights, bias, output, acc_scale,",

@@ -36,6 +36,7 @@ class Conv:
     relu: bool
     scale: float
     tiling: tuple[int, int, int, int] | None = None  # th, tw, tj, tk for tiled_conv
+    pack: bool = False  # the tiling packs the kernel-row taps into channels (tk counts packed blocks)
     im2col: bool = False  # also run the im2col reference implementation on the same data
 
     @property
@@ -64,6 +65,13 @@ CONVS = [
     Conv("split_all_s1", 2, 11, 21, 40, 40, 3, 3, 1, 1, True, True, 1 / 256, tiling=(3, 7, 1, 1)),
     Conv("split_all_s2_5x5", 1, 15, 17, 50, 35, 5, 5, 2, 2, False, False, 1 / 128, tiling=(2, 4, 2, 2)),
     Conv("split_rows_only", 1, 12, 12, 3, 20, 3, 3, 1, 1, True, False, 1 / 32, tiling=(1, 12, 2, 1)),
+    # taps packed into channels: 7 x 3 = 21 channels (2 blocks at DIM 16) instead of 7 blocks per
+    # kernel row; the image's edge windows read the padded copy's zeros
+    Conv("stem_7x7_s2_p3_packed", 1, 30, 26, 3, 20, 7, 7, 2, 3, True, True, 1 / 256, tiling=(5, 13, 2, 2),
+         pack=True),
+    # packed blocks split across chunks (tk 1), batches, a channel count that does not pack evenly
+    Conv("c5_5x5_s1_p2_packed_batch2", 2, 9, 11, 5, 18, 5, 5, 1, 2, False, False, 1 / 128, tiling=(3, 6, 1, 1),
+         pack=True),
 ]
 
 
@@ -98,7 +106,8 @@ def build_program(rng: np.random.Generator) -> tuple[str, str, dict[str, np.ndar
                f"&X{i}[0][0][0][0], &W{i}[0][0][0][0], {f'B{i}' if cv.bias else 'NULL'}")
         tail = f"{cfloat(cv.scale)}, {int(cv.relu)}"
         if cv.tiling:
-            body.append(f"static const gemmini_conv_tiling T{i} = {{{', '.join(map(str, cv.tiling))}}};")
+            fields = ", ".join(f".{f} = {v}" for f, v in zip(("th", "tw", "tj", "tk"), cv.tiling, strict=True))
+            body.append(f"static const gemmini_conv_tiling T{i} = {{{fields}, .pack = {int(cv.pack)}}};")
             calls.append(f"tiled_conv({geo}, out_{cv.name}, {tail}, &T{i});")
         else:
             calls.append(f"tiled_conv_auto({geo}, out_{cv.name}, NULL, {tail});")

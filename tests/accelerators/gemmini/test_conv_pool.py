@@ -349,14 +349,14 @@ SHAPES = [
 TILING_PROGRAM = """
 static const size_t shapes[][14] = {%s};
 #define N (sizeof shapes / sizeof shapes[0])
-static void choose(uint64_t out[N][7]) {
+static void choose(uint64_t out[N][8]) {
   for (size_t i = 0; i < N; i++) {
     const size_t *s = shapes[i];
     gemmini_conv_tiling t = {0, 0, 0, 0, 0, 0, {0, 0, 0, 0, 0, 0}};
     out[i][0] = (uint64_t)gemmini_conv_choose_tiling(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9],
                                                      s[10], s[11], s[12], s[13], &t);
     out[i][1] = t.th, out[i][2] = t.tw, out[i][3] = t.tj, out[i][4] = t.tk, out[i][5] = t.dataflow;
-    out[i][6] = t.hw_loop;
+    out[i][6] = t.hw_loop, out[i][7] = t.pack;
   }
 }
 """
@@ -367,15 +367,15 @@ def test_choose_tiling_is_pure_c(rig: Rig) -> None:
     guest's answers; unfusable pools and shapes that fit nothing give 0 (the layer stays on the CPU)."""
     table = TILING_PROGRAM % ", ".join("{" + ", ".join(map(str, s)) + "}" for s in SHAPES)
     guest = rig.run_source("choose_tiling", HEADER + table + "__attribute__((section(\".tvmx_outputs\"), aligned(64))) "
-                           "uint64_t out_tilings[N][7];\nint main(void) { choose(out_tilings); return 0; }\n", "")
-    got = guest.array("out_tilings", np.uint64, (len(SHAPES), 7)).astype(np.int64)
+                           "uint64_t out_tilings[N][8];\nint main(void) { choose(out_tilings); return 0; }\n", "")
+    got = guest.array("out_tilings", np.uint64, (len(SHAPES), 8)).astype(np.int64)
     probe = TilingProbe(rig.gemmini, rig.executor, cache_dir=rig.workdir / "tiling-cache")
     for shape, row in zip(SHAPES, got, strict=True):
         tiling = probe.conv(ConvShape(*shape))
         assert (astuple(tiling) if tiling else None) == (tuple(row[1:]) if row[0] else None), shape
     assert got[:6, 0].all() and not got[6:, 0].any(), got.tolist()
-    for (*_, out_w, _s, _p, _kh, _kw, size, stride, pad), (_, th, tw, _tj, _tk, flow, _hw) in zip(SHAPES[:6], got[:6],
-                                                                                              strict=True):
+    for (*_, out_w, _s, _p, _kh, _kw, size, stride, pad), (_, th, tw, _tj, _tk, flow, *_rest) in zip(
+            SHAPES[:6], got[:6], strict=True):
         assert flow == 1  # explicit: WS, this configuration's default
         pw = (out_w + 2 * pad - size) // stride + 1 if size else out_w
         assert 1 <= tw <= pw and th >= 1

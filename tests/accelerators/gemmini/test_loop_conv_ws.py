@@ -61,7 +61,7 @@ static int pick(gemmini_conv_tiling *t, const gemmini_conv_tiling *forced, int h
     *t = u;
     return 1;
   }
-  if (!gemmini_conv_auto_tiling_issue(&x, (size_t)hw)) return 0;
+  if (!gemmini_conv_auto_tiling_issue(&x, (size_t)hw, 0)) return 0; /* (unpacked: the loop cannot pack) */
   *t = x.t;
   return 1;
 }

@@ -72,6 +72,8 @@ CONVS = [
     Case("conv5x5_s2_p2", 2, 15, 17, 10, 20, (5, 5), 2, 2, None, relu=False),
     Case("conv3x3_pool3_s2_p1", 1, 21, 19, 12, 24, (3, 3), 1, 1, (3, 2, 1)),
     Case("depthwise_s2", 1, 17, 17, 16, 16, (3, 3), 2, 1, None, groups=3, depthwise=True),
+    # an RGB stem: its default and candidates pack the kernel-row taps into channels
+    Case("rgb7x7_s2_p3_pool_packed", 1, 30, 30, 3, 20, (7, 7), 2, 3, (3, 2, 1)),
     Case("conv1x1_matmul", 2, 7, 9, 40, 24, (1, 1), 1, 0, None, relu=False),
 ]
 
@@ -124,6 +126,23 @@ def test_space_is_default_first_distinct_bounded_legal(target: str, op: str, siz
         assert ("WS" in s.summary) != ("OS" in s.summary)
     flows = {MatmulTiling(*s.args[-MM_FIELDS:]).dataflow if as_matmul else s.args[4] for s in space}
     assert flows == {FLOW_WS, FLOW_OS}  # both dataflows of these targets are offered
+
+
+def test_stem_convs_pack_their_taps() -> None:
+    """ResNet's 7x7 RGB stem: packing a kernel row's taps into channels needs 2 channel blocks per
+    kernel row instead of 7 (21 channels, DIM 16); the default packs, the space offers packed
+    tilings on the CPU path only (LOOP_CONV_WS reads whole pixels), and a 64-channel conv, whose
+    blocks are full already, does not pack."""
+    g, stem = gemmini("gemmini"), conv_sizes(Case("stem", 1, 224, 224, 3, 64, (7, 7), 2, 3, (3, 2, 1)))
+    probe = probe_for(g, Executor())
+    assert probe.conv_packed_blocks(ConvShape.from_sizes(stem)) == 2
+    assert g.schedule_kernel("conv2d", stem, "k", Executor()).detail["tiling"]["pack"] == 1
+    packed = [ConvTiling(*s.args[:CONV_FIELDS]) for s in space_of(g, "conv2d", stem)]
+    packed = [t for t in packed if t.pack]
+    assert packed and all(t.hw_loop == 0 and t.tk <= 2 for t in packed)
+    wide = conv_sizes(Case("wide", 1, 56, 56, 64, 64, (3, 3), 1, 1, None))
+    assert probe.conv_packed_blocks(ConvShape.from_sizes(wide)) == 0
+    assert g.schedule_kernel("conv2d", wide, "k", Executor()).detail["tiling"]["pack"] == 0
 
 
 def test_big_spaces_are_spread_over_the_estimates() -> None:
