@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from onnx import numpy_helper, shape_inference
+from helpers import analytic_macs
 
 from tvmx import samples
 from tvmx.accelerators import ProfileCounters, accelerator_for
@@ -64,25 +64,6 @@ def test_gemmini_roofline_is_the_slowest_of_compute_and_each_dma_direction() -> 
 
 
 # ---------------------------------------------------------------- on Spike
-
-def analytic_macs(model: onnx.ModelProto) -> int:
-    """Multiply-accumulates of every Conv, Gemm and MatMul, from the graph's shapes."""
-    inferred = shape_inference.infer_shapes(model)
-    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
-              for v in [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]}
-    for init in model.graph.initializer:
-        shapes[init.name] = list(numpy_helper.to_array(init).shape)
-    total = 0
-    for node in model.graph.node:
-        if node.op_type == "Conv":
-            out, weight = shapes[node.output[0]], shapes[node.input[1]]
-            total += int(np.prod(out)) * int(np.prod(weight[1:]))  # each output: Cin/groups x kh x kw
-        elif node.op_type in ("Gemm", "MatMul"):
-            out, a = shapes[node.output[0]], shapes[node.input[0]]
-            trans_a = any(at.name == "transA" and at.i for at in node.attribute)
-            total += int(np.prod(out)) * (a[-2] if trans_a else a[-1])
-    return total
-
 
 BUILDERS = {"cnn": lambda: samples.cnn(softmax=False), "dwsep": lambda: samples.dwsep(softmax=False)}
 CASES = ["cnn-gemmini", "dwsep-gemmini", "cnn-gemmini-8"]  # model-target: both array sizes
@@ -183,3 +164,8 @@ def test_cpu_kernels_add_up_to_the_model(tmp_path: Path) -> None:
     assert profile["accelerator"] is None and accelerator_for(target) is None
     assert all(k["where"] == "cpu" and k["cycles"] == k["instret"] for k in profile["kernels"])
     assert (result.build_dir / "run" / "profile.png").is_file()
+    # the CPU kernels name their ONNX nodes too, and their MACs are the graph's
+    model = samples.mlp()
+    assert sorted(n for k in profile["kernels"] for n in k["nodes"]) == sorted(
+        n.name or f"{n.op_type}#{i}" for i, n in enumerate(model.graph.node))
+    assert profile["total"]["macs"] == sum(k["macs"] for k in profile["kernels"]) == analytic_macs(model) > 0

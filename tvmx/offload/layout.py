@@ -96,7 +96,7 @@ def sink_transposes(mod: Any) -> Any:
             if isinstance(var, relax.DataflowVar) and getattr(var.ty, "ndim", -1) == 4:
                 nhwc = self._nhwc_value(value)
                 if nhwc is not None:
-                    nhwc_var = self.builder_.emit(nhwc) if not isinstance(nhwc, relax.Var) else nhwc
+                    nhwc_var = self.builder_.emit(nhwc, name_hint=var.name) if not isinstance(nhwc, relax.Var) else nhwc
                     if op_name(value) == "relax.permute_dims":  # var was an NCHW->NHWC transpose: it is nhwc_var
                         self.set_var_remap(var, nhwc_var)
                         return
@@ -105,7 +105,7 @@ def sink_transposes(mod: Any) -> Any:
                     self.set_var_remap(var, nchw)
                     return
                 if op_name(value) == "relax.permute_dims" and _axes(value) == TO_NCHW:
-                    new = self.builder_.emit(value)
+                    new = self.builder_.emit(value, name_hint=var.name)
                     self.nhwc[new] = value.args[0]
                     self.set_var_remap(var, new)
                     return

@@ -18,6 +18,7 @@ from tvmx.offload.patterns import fusion_patterns
 from tvmx.offload.qdq_simplify import clip_to_relu, collapse_reshapes, simplify_qdq, sum_to_add
 from tvmx.offload.resadd import AddResult, offload_residual_adds
 from tvmx.offload.rewrite import bindings, op_name, rewrite_main
+from tvmx.stages.provenance import KernelWork, restore_names
 
 Unsupported = Callable[[str, dict[str, int]], "str | None"]
 CANDIDATE_OPS = {"relax.matmul": ("MatMul", "Gemm"), "relax.nn.conv2d": ("Conv",), "relax.nn.max_pool2d": ("MaxPool",)}
@@ -46,6 +47,14 @@ class OffloadReport:
     def to_json(self) -> dict[str, Any]:
         return {"accelerator": self.accelerator, "offloaded": self.offloaded, "candidates": len(self.entries),
                 "layout_transforms_at_run_time": self.layout_transforms, "nodes": [e.__dict__ for e in self.entries]}
+
+    def kernel_work(self) -> dict[str, KernelWork]:
+        """Each accelerator kernel -> the ONNX nodes it computes and their MACs."""
+        work: dict[str, KernelWork] = {}
+        for e in self.entries:
+            if e.kernel:
+                work.setdefault(e.kernel, KernelWork()).add([e.node], e.macs)
+        return work
 
     def text(self) -> str:
         lines = [f"offload report ({self.accelerator}): {self.offloaded} of {len(self.entries)} candidate layers "
@@ -166,8 +175,8 @@ def partition(mod: Any, model: onnx.ModelProto, prefix: str, functions: dict[str
     matcher = _Matcher(dim, unsupported)
     mod = _unshare_dequantize(clip_to_relu(sum_to_add(mod)))
     candidates = _candidate_ops(mod["main"])
-    fused = relax.transform.FuseOpsByPattern(
-        fusion_patterns(prefix, set(functions), matcher.check, matcher.attrs), bind_constants=True)(mod)
+    fused = restore_names(mod["main"], relax.transform.FuseOpsByPattern(
+        fusion_patterns(prefix, set(functions), matcher.check, matcher.attrs), bind_constants=True)(mod))
     fused, kernels_of = _lower_composites(fused, matcher, functions)
     fused = simplify_qdq(fused)
     fused = sink_transposes(fused)

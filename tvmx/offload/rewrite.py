@@ -7,15 +7,18 @@ from typing import Any
 
 import numpy as np
 
+from tvmx.stages.provenance import restore_names
+
 
 def rewrite_main(mutator: Any, mod: Any) -> Any:
-    """`mutator` is an instance built on `mod`; functions it added stay, dead code goes."""
+    """`mutator` is an instance built on `mod`; functions it added stay, dead code goes, and the
+    new bindings that replace ones named after ONNX nodes take their names (stages/provenance.py)."""
     from tvm import relax
 
     main = mutator.visit_expr(mod["main"])
     out = mutator.builder_.get()
     out["main"] = main
-    return relax.transform.DeadCodeElimination(["main"])(out)
+    return restore_names(mod["main"], relax.transform.DeadCodeElimination(["main"])(out))
 
 
 def op_name(expr: Any) -> str:

@@ -22,6 +22,8 @@ import numpy as np
 
 from tvmx.accelerators import Accelerator
 from tvmx.errors import InputError
+from tvmx.stages.lower import c_symbol
+from tvmx.stages.provenance import KernelWork
 
 FORMAT = 1
 PROFILE_HINT = "recompile the model with this tvmx (`tvmx compile`)"
@@ -33,9 +35,9 @@ class KernelRow:
 
     name: str
     calls: int
-    nodes: list[str]  # the ONNX nodes it computes, where the build's offload report says so
+    nodes: list[str]  # the ONNX nodes it computes (none: a kernel tvmx added, a layout transform)
     where: str  # "accelerator" or "cpu"
-    macs: int | None  # the ONNX nodes' multiply-accumulates (offload report); None where not known
+    macs: int | None  # the multiply-accumulates of its ONNX nodes; None where the build does not say
     instret: int
     cycles: int
     stall_cycles: int = 0
@@ -74,30 +76,17 @@ def read_rows(spec: dict[str, Any], blob_region: Any) -> tuple[list[str], np.nda
     return list(names), rows.astype(np.int64), overhead[:width].astype(np.int64), int(overhead[width])
 
 
-@dataclass
-class KernelWork:
-    """What the offload report says an offloaded kernel computes."""
-
-    nodes: list[str] = field(default_factory=list)
-    macs: int = 0
-
-
 def kernel_work(build_dir: Path) -> dict[str, KernelWork]:
-    """kernel -> the ONNX nodes it computes and their MACs, from the relax stage's offload report."""
-    path = build_dir / "02-relax" / "offload.json"
+    """kernel (C symbol) -> the ONNX nodes it computes and their MACs, from the relax stage's record
+    of the kernels (02-relax/kernels.json, stages/provenance.py)."""
+    path = build_dir / "02-relax" / "kernels.json"
     if not path.is_file():
         return {}
     try:
-        report = json.loads(path.read_text())
-        work: dict[str, KernelWork] = {}
-        for entry in report.get("nodes", []):
-            if entry.get("kernel"):
-                w = work.setdefault(str(entry["kernel"]), KernelWork())
-                w.nodes.append(str(entry["node"]))
-                w.macs += int(entry.get("macs") or 0)
-        return work
+        return {c_symbol(name): KernelWork([str(n) for n in entry["nodes"]], int(entry["macs"]))
+                for name, entry in json.loads(path.read_text())["kernels"].items()}
     except (OSError, ValueError, AttributeError, KeyError, TypeError) as exc:
-        raise InputError(f"{path}: not an offload report: {exc}", hint=PROFILE_HINT) from exc
+        raise InputError(f"{path}: not tvmx's record of the kernels: {exc}", hint=PROFILE_HINT) from exc
 
 
 def build_profile(target: str, accel: Accelerator | None, accel_kind: str | None, spec: dict[str, Any],
@@ -117,8 +106,8 @@ def build_profile(target: str, accel: Accelerator | None, accel_kind: str | None
         on_accel = bool(figures.get("commands"))
         if row is None:
             known = work.get(kernel, KernelWork())
-            row = per_kernel[kernel] = KernelRow(kernel, 0, known.nodes, "cpu", known.macs if known.nodes else None,
-                                                 0, 0)
+            row = per_kernel[kernel] = KernelRow(kernel, 0, known.nodes, "cpu",
+                                                 known.macs if kernel in work else None, 0, 0)
         row.calls += 1
         row.instret += counts["instret"]
         row.cycles += int(figures["cycles"])

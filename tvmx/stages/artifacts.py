@@ -33,6 +33,7 @@ class ImportedModel:
     mod: IRModule
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
+    node_labels: list[str] = field(default_factory=list)  # the ONNX nodes' labels by index (provenance)
 
 
 @dataclass

@@ -15,20 +15,26 @@ from tvmx.build.builddir import atomic_write
 from tvmx.errors import TvmxError, UnsupportedError
 from tvmx.stages.artifacts import GraphModule, ImportedModel
 from tvmx.stages.context import StageContext
+from tvmx.stages.provenance import KernelWork, Provenance, mark_added
 
 
-def graph_passes() -> list[object]:
+def graph_passes(provenance: Provenance | None = None) -> list[object]:
+    """TVM's graph passes; with `provenance`, its passes around FuseOps record what each kernel
+    computes (stages/provenance.py)."""
     from tvm import relax
 
     from tvmx.schedules.pool_order import legalize_map
 
+    around = (provenance.name_pass(), provenance.record_pass()) if provenance else ()
     return [
         relax.transform.DecomposeOpsForInference(),  # BatchNorm etc. into elementwise arithmetic
         _fold_constants_pass(),
         relax.transform.LegalizeOps(legalize_map()),  # every Relax op into a TIR PrimFunc (pools: ORT's order)
         relax.transform.AnnotateTIROpPattern(),
         relax.transform.FoldConstant(),
+        *around[:1],
         relax.transform.FuseOps(),
+        *around[1:],
         relax.transform.FuseTIR(),
     ]
 
@@ -179,13 +185,13 @@ def _onnx_node_of_dtype(model_path: Path, dtype: str) -> str:
     return ""
 
 
-def run_graph_passes(mod: Any, model_path: Path) -> Any:
+def run_graph_passes(mod: Any, model_path: Path, provenance: Provenance | None = None) -> Any:
     """TVM's passes; an error raised inside TVM (a legalization's assertion on a shape it does not
     handle) is one UnsupportedError naming the op and its ONNX node. tvmx's own bugs stay bugs."""
     import tvm
 
     try:
-        return tvm.ir.transform.Sequential(graph_passes())(mod)
+        return tvm.ir.transform.Sequential(graph_passes(provenance))(mod)
     except Exception as exc:
         frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.endswith(".py")]
         if not frames or "/tvmx/" in frames[-1].filename or "/tvm/" not in frames[-1].filename:
@@ -242,6 +248,7 @@ def run(ctx: StageContext, model: ImportedModel) -> GraphModule:
 
     mod = channel_tables(mod)  # BatchNorm (and other per-channel arithmetic) between int8 tensors: tables
     outputs = []
+    offloaded: dict[str, KernelWork] = {}
     functions = ctx.offload_functions
     if functions and ctx.target.accelerator is not None:
         # Before FoldConstant, which would fold dequantize(int8 weight) into float.
@@ -260,6 +267,7 @@ def run(ctx: StageContext, model: ImportedModel) -> GraphModule:
         atomic_write(report_json, json.dumps(report.to_json(), indent=2) + "\n")
         atomic_write(report_txt, report.text() + "\n")
         outputs += [report_json, report_txt]
+        offloaded = report.kernel_work()
         ctx.log(report.text())
         if report.offloaded == 0:
             ctx.log("  hint: nothing matched; `tvmx quantize MODEL -o MODEL.int8.onnx` makes a model the "
@@ -275,10 +283,14 @@ def run(ctx: StageContext, model: ImportedModel) -> GraphModule:
     from tvmx.offload.lookups import lower_lookups
 
     mod = lower_lookups(mod)  # every lookup one small loop (a legalized take is opaque and clamps in 64 bits)
-    mod = run_graph_passes(mod, ctx.model_path)
+    provenance = Provenance(model.node_labels)
+    mod = run_graph_passes(mark_added(mod), ctx.model_path, provenance)
+    provenance.work.update(offloaded)  # (an accelerator kernel's body is an extern call: its report says)
     check_legalized(mod, ctx.model_path)
-    text = out_dir / "module.py"
+    text, kernels_json = out_dir / "module.py", out_dir / "kernels.json"
     atomic_write(text, mod.script(show_meta=False))
+    atomic_write(kernels_json, json.dumps(provenance.to_json(), indent=1) + "\n")
+    outputs.append(kernels_json)
     kernels = [gv.name_hint for gv, f in mod.functions.items() if isinstance(f, tvm.tirx.PrimFunc)]
     ctx.build.record_stage("relax", [], [text, *outputs], {"kernels": len(kernels)})
     return GraphModule(mod, model)

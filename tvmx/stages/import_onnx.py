@@ -19,6 +19,7 @@ from tvmx.build.builddir import atomic_write
 from tvmx.errors import InputError, UnsupportedError, one_line
 from tvmx.stages.artifacts import ImportedModel, TensorSpec
 from tvmx.stages.context import StageContext
+from tvmx.stages.provenance import labelled, name_bindings, named_bindings, node_label
 
 
 def load_onnx(path: Path) -> onnx.ModelProto:
@@ -276,10 +277,10 @@ def _relax_from_onnx(model: onnx.ModelProto, inputs: list[TensorSpec]) -> Any:  
     from tvm.relax.frontend.onnx import from_onnx
 
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
-    readable = upsample_scales_as_attribute(model)
+    readable = labelled(upsample_scales_as_attribute(model))
     printed = io.StringIO()
     try:
-        with contextlib.redirect_stdout(printed), _checked_already():
+        with contextlib.redirect_stdout(printed), _checked_already(), named_bindings(readable) as owner:
             mod = from_onnx(readable, shape_dict={t.name: list(t.shape) for t in inputs}, opset=opset,
                             keep_params_in_input=False)
     except Exception as exc:
@@ -289,7 +290,7 @@ def _relax_from_onnx(model: onnx.ModelProto, inputs: list[TensorSpec]) -> Any:  
                                f"{one_line(str(exc)) or exc.__class__.__name__}",
                                hint="simplify the model (e.g. onnxsim) or replace the unsupported construct") from exc
     sys.stdout.write(printed.getvalue())  # whatever else it said, as it would have
-    return mod
+    return name_bindings(mod, owner)
 
 
 def run(ctx: StageContext, _: None) -> ImportedModel:
@@ -302,4 +303,4 @@ def run(ctx: StageContext, _: None) -> ImportedModel:
     text = out_dir / "module.py"
     atomic_write(text, mod.script(show_meta=False))
     ctx.build.record_stage("import", [ctx.model_path], [text], {"inputs": [t.to_json() for t in inputs]})
-    return ImportedModel(mod, inputs, outputs)
+    return ImportedModel(mod, inputs, outputs, [node_label(i, n) for i, n in enumerate(model.graph.node)])
