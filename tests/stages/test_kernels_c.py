@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -71,3 +72,65 @@ def test_a_symbolic_element_offset_is_zero() -> None:
     func = te.create_prim_func([data, idx, upd, topi.scatter_nd(data, idx, upd, "update")])
     source, _ = generate(tvm.IRModule({"scatter_nd": func.with_attr("global_symbol", "scatter_nd")}))
     assert "void scatter_nd(" in source
+
+
+def test_a_saturating_round_is_one_conversion_after_the_clamp() -> None:
+    """A quantization's round-then-clamp: clamped in float, then one round-to-int (tvmx_round_i32)."""
+    from tvm import tirx
+
+    def quantize(x: Any) -> Any:
+        rounded = tirx.round(x / tirx.const(0.5, "float32")) + tirx.const(3.0, "float32")
+        return tirx.Cast("int8", tirx.Max(tirx.Min(rounded, tirx.const(127.0, "float32")),
+                                          tirx.const(-128.0, "float32")))
+
+    a, b = tirx.decl_buffer((4,), "float32", "a"), tirx.decl_buffer((4,), "int8", "b")
+    i = tirx.Var("i", "int32")
+    body = tirx.For(i, 0, 4, tirx.ForKind.SERIAL, tirx.BufferStore(b, quantize(tirx.BufferLoad(a, [i])), [i]))
+    import tvm
+
+    mod = tvm.IRModule({"k": tirx.PrimFunc([a, b], body).with_attr("global_symbol", "k")})
+    source, _ = generate(mod)
+    kernel = source[source.index("void k("):]
+    assert "tvmx_round_i32(" in kernel and "nearbyintf" not in kernel
+    assert "-1.310000e+02f" in kernel and "1.240000e+02f" in kernel  # the bounds less the zero point
+
+
+# Ties at every magnitude, the saturation edges on either side of the zero point, and beyond float's
+# integer range.
+EDGES = [0.0, -0.0, 0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 123.5, 124.5, 125.5, 126.5, 127.5, -127.5, -128.5, -130.5,
+         -131.5, -132.5, 1e9, -1e9, 3e38, -3e38, 8388607.5, -8388608.5]
+
+
+@pytest.mark.toolchain
+@pytest.mark.spike
+@pytest.mark.parametrize(("dtype", "zero_point"), [(np.int8, 3), (np.uint8, 128)])
+def test_quantize_on_the_cpu_rounds_and_saturates_like_onnxruntime(tmp_path: Path, dtype: Any,
+                                                                   zero_point: int) -> None:
+    """QuantizeLinear compiled for rv64gc and run on Spike: every tie, bound, infinity and NaN as
+    onnxruntime quantizes it."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from tvmx.options import make_options
+    from tvmx.pipeline import compile_model
+    from tvmx.run.runner import run_build
+    from tvmx.target import load_target
+
+    scale = np.float32(0.25)
+    x = np.array([*EDGES, np.inf, -np.inf, np.nan], np.float32) * scale
+    x = np.concatenate([x, np.random.default_rng(0).uniform(-40, 40, 32).astype(np.float32)]).reshape(1, -1)
+    out = TensorProto.INT8 if dtype == np.int8 else TensorProto.UINT8
+    graph = helper.make_graph(
+        [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["y"])], "q",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
+        [helper.make_tensor_value_info("y", out, list(x.shape))],
+        [numpy_helper.from_array(np.array(scale), "s"), numpy_helper.from_array(np.array(zero_point, dtype), "z")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    onnx.save(model, str(tmp_path / "q.onnx"))
+    target = load_target("rv64gc")
+    build = compile_model(tmp_path / "q.onnx", target, make_options(), tmp_path / "b").build_dir
+    got = run_build(target, build, {"x": x}, None).outputs["y"]
+    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    assert "tvmx_round_i32(" in (build / "05-codegen" / "kernels.c").read_text()
+    np.testing.assert_array_equal(got, want)

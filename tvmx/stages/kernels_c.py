@@ -47,6 +47,17 @@ static inline float tvmx_nearbyintf(float x) {
 #define nearbyintf tvmx_nearbyintf
 #endif
 
+/* Round half to even of a float in the int32 range (the caller clamped it): one fcvt. */
+static inline int32_t tvmx_round_i32(float x) {
+#if defined(__riscv_flen)
+  int32_t r;
+  __asm__("fcvt.w.s %0, %1, rne" : "=r"(r) : "f"(x));
+  return r;
+#else
+  return (int32_t)nearbyintf(x);
+#endif
+}
+
 /* A float32 constant from its bits: TVM prints float literals with 7 significant digits, which do
    not always round back to the same float32 (a quantization scale off by one ulp moves some
    elements by 1 LSB). tvmx writes those constants through this (_exact_float32). */
@@ -85,6 +96,7 @@ def _plain_c_pipeline() -> tuple[Any, Any, Any]:
             s_tir.transform.RewriteUnsafeSelect(),
             tirx.transform.CommonSubexprElim(),
             tirx.transform.VerifyMemory(),
+            _round_after_clamp_pass(),
             _exact_float_constants_pass(),
         ]
         return tvm.ir.transform.Sequential(passes)(mod)
@@ -160,6 +172,60 @@ def _exact_float_constants_pass() -> Any:
         return tvm_ffi.structural_map(func, (tirx.FloatImm, _exact_float32))
 
     return tirx.transform.prim_func_pass(rewrite, opt_level=0, name="tvmx.ExactFloatConstants")
+
+
+def _integer(expr: Any) -> float | None:
+    """The value of a float32 constant that is an integer in the int32 range, else None."""
+    from tvm import tirx
+
+    if isinstance(expr, tirx.FloatImm) and str(expr.ty) == "float32" and float(expr.value).is_integer() \
+            and abs(expr.value) < 2**31 - 2**8:
+        return float(expr.value)
+    return None
+
+
+def _round_after_clamp(cast: Any) -> Any:
+    """A quantization's saturating round, `int(max(min(round(x) + c, hi), lo))` or its min-max twin
+    (x float32, c, hi, lo integer constants), as `int(tvmx_round_i32(min(max(x, lo - c), hi - c)) + c)`: the same value
+    for every finite or infinite x (round is monotone and keeps integers, so clamping first changes
+    nothing), in one fcvt where the float round and the float-to-int conversion took ten
+    instructions per element. A NaN takes the lower bound, as in onnxruntime's QuantizeLinear
+    (TVM's order gave the upper one)."""
+    import tvm
+    from tvm import tirx
+
+    clamp = cast.value
+    if not str(cast.ty).startswith(("int", "uint")):
+        return cast
+    if isinstance(clamp, tirx.Max) and isinstance(clamp.a, tirx.Min):
+        lo, hi, rounded = _integer(clamp.b), _integer(clamp.a.b), clamp.a.a
+    elif isinstance(clamp, tirx.Min) and isinstance(clamp.a, tirx.Max):
+        hi, lo, rounded = _integer(clamp.b), _integer(clamp.a.b), clamp.a.a
+    else:
+        return cast
+    offset = 0.0
+    if isinstance(rounded, tirx.Add) and _integer(rounded.b) is not None:
+        rounded, offset = rounded.a, float(rounded.b.value)
+    if lo is None or hi is None or not (isinstance(rounded, tvm.ir.Call) and rounded.op.same_as(
+            tvm.ir.Op.get("tirx.round")) and str(rounded.args[0].ty) == "float32"):
+        return cast
+    x = rounded.args[0]
+    bounded = tirx.Min(tirx.Max(x, tirx.const(lo - offset, "float32")), tirx.const(hi - offset, "float32"))
+    value = tirx.call_pure_extern("int32", "tvmx_round_i32", bounded)
+    if offset:
+        value = value + tirx.IntImm("int32", int(offset))
+    return tirx.Cast(str(cast.ty), value)
+
+
+@lru_cache(maxsize=1)
+def _round_after_clamp_pass() -> Any:
+    import tvm_ffi
+    from tvm import tirx
+
+    def rewrite(func: Any, _mod: Any, _ctx: Any) -> Any:
+        return tvm_ffi.structural_map(func, (tirx.Cast, _round_after_clamp))
+
+    return tirx.transform.prim_func_pass(rewrite, opt_level=0, name="tvmx.RoundAfterClamp")
 
 
 def _with_pointer_params(func: Any) -> Any:
