@@ -743,8 +743,8 @@ typedef struct {
      blocks and input-channel blocks per chunk; the dataflow (GEMMINI_FLOW_*); hw_loop: 1 = each
      chunk is one LOOP_CONV_WS (WS only, GEMMINI_HAS_LOOP_CONV), 0 = the CPU issues every command */
   size_t th, tw, tj, tk, dataflow, hw_loop;
-  /* th == 0: a 1x1 stride-1 conv without padding or pooling runs as one tiled_matmul with this
-     tiling (see tiled_conv_ex) */
+  /* th == 0: the conv runs as one tiled_matmul with this tiling: a 1x1 stride-1 conv without
+     padding or pooling on its input, any other without pooling by im2col (see tiled_conv_ex) */
   gemmini_tiling matmul;
   /* pack: 1 = taps packed into channels (CPU path only, see gemmini_conv_pack_input): the conv runs
      as a kh x 1 conv over kw * in_c channels, tk counting the packed channel blocks. Last, so that
@@ -752,10 +752,12 @@ typedef struct {
   size_t pack;
 } gemmini_conv_tiling;
 
-/* Bytes of the static buffer that holds a tap-packed conv's zero-padded input (0: no packing). The
-   default holds a 224 x 224 RGB image padded by 3 (ResNet's stem); only kernels that pack use it. */
+/* Bytes of the static buffer that holds a tap-packed conv's zero-padded input or an im2col conv's
+   input matrix (0: neither). The default holds a 224 x 224 RGB image padded by 3 (ResNet's stem)
+   and the 49 x 4608 im2col of a 3x3 conv over 7 x 7 x 512 (ResNet's last stage); only kernels that
+   pack or im2col use it. */
 #ifndef GEMMINI_PACK_BYTES
-#define GEMMINI_PACK_BYTES (160 * 1024)
+#define GEMMINI_PACK_BYTES (256 * 1024)
 #endif
 
 typedef struct {
@@ -1495,8 +1497,72 @@ static inline int gemmini_conv_is_matmul(size_t in_h, size_t in_w, size_t out_h,
   return kh == 1 && kw == 1 && stride == 1 && pad == 0 && out_h == in_h && out_w == in_w && pool_size == 0;
 }
 
-/* NHWC int8 conv2d on the accelerator, without im2col, with optional fused max pooling, reading and
- * writing channel slices (see above).
+/* im2col. The conv path computes DIM conv outputs of one output row at a time, so a narrow output
+   (7 pixels wide in ResNet's last stage) leaves array rows idle: 7 of 16. Any other conv without
+   pooling whose input matrix (batch * out_h * out_w rows of kh * kw * in_c bytes, one per output
+   pixel, its taps' channels in HWIO order) fits gemmini_pack_buf can instead be copied into it by
+   the CPU and run as one tiled_matmul with the weights as they are, every array row busy but the
+   last block's: the same integer sums, bias and requantization. */
+static inline int gemmini_conv_im2col_fits(size_t batch, size_t in_h, size_t in_w, size_t out_h, size_t out_w,
+                                           size_t stride, size_t pad, size_t in_c, size_t kh, size_t kw,
+                                           size_t pool_size) {
+  return pool_size == 0 && !gemmini_conv_is_matmul(in_h, in_w, out_h, out_w, stride, pad, kh, kw, pool_size) &&
+         batch * out_h * out_w * kh * kw * in_c <= GEMMINI_PACK_BYTES;
+}
+
+/* n bytes from src (zeros if NULL) to dst, both 8-byte aligned and n a multiple of 32: four words
+   per step (the im2col copy's inner loop, ~1 instruction per 3 bytes). */
+static inline void gemmini_copy_words(elem_t *dst, const elem_t *src, size_t n) {
+  gemmini_u64a *d = (gemmini_u64a *)dst;
+  const gemmini_u64a *s = (const gemmini_u64a *)src;
+  if (!s)
+    for (size_t i = 0; i < n / 8; i += 4) d[i] = d[i + 1] = d[i + 2] = d[i + 3] = 0;
+  else
+    for (size_t i = 0; i < n / 8; i += 4) {
+      const uint64_t a = s[i], b = s[i + 1], c = s[i + 2], e = s[i + 3];
+      d[i] = a, d[i + 1] = b, d[i + 2] = c, d[i + 3] = e;
+    }
+}
+
+/* The input matrix of an im2col conv in gemmini_pack_buf (pixels in_stride apart in the input,
+   padding as zeros); returns it. */
+static inline const elem_t *gemmini_conv_im2col_input(size_t batch, size_t in_h, size_t in_w, size_t in_c,
+                                                      size_t in_stride, size_t out_h, size_t out_w, size_t stride,
+                                                      size_t pad, size_t kh, size_t kw, const elem_t *input) {
+  const int words = in_c % 32 == 0 && in_stride % 8 == 0 && ((uintptr_t)input & 7) == 0;
+  elem_t *row = gemmini_pack_buf;
+  for (size_t n = 0; n < batch; n++)
+    for (size_t oy = 0; oy < out_h; oy++)
+      for (size_t ox = 0; ox < out_w; ox++)
+        for (size_t ky = 0; ky < kh; ky++)
+          for (size_t kx = 0; kx < kw; kx++, row += in_c) {
+            const long iy = (long)(oy * stride + ky) - (long)pad, ix = (long)(ox * stride + kx) - (long)pad;
+            const int inside = iy >= 0 && ix >= 0 && iy < (long)in_h && ix < (long)in_w;
+            const elem_t *src = inside ? input + ((n * in_h + (size_t)iy) * in_w + (size_t)ix) * in_stride : NULL;
+            if (words) gemmini_copy_words(row, src, in_c);
+            else gemmini_pack_fill(row, src, in_c);
+          }
+  return gemmini_pack_buf;
+}
+
+/* Whether tiled_conv_ex, given no tiling, runs this conv by im2col: where it fits and the cost
+   estimates (gemmini_matmul_cost plus the copy, ~1 cycle per 2 bytes, against gemmini_conv_cost of
+   the automatic conv tiling) say it is cheaper, or no conv tiling fits. */
+static inline int gemmini_conv_prefers_im2col(size_t batch, size_t in_h, size_t in_w, size_t in_c, size_t out_c,
+                                              size_t out_h, size_t out_w, size_t stride, size_t pad, size_t kh,
+                                              size_t kw, size_t pool_size) {
+  if (!gemmini_conv_im2col_fits(batch, in_h, in_w, out_h, out_w, stride, pad, in_c, kh, kw, pool_size)) return 0;
+  const size_t M = batch * out_h * out_w, K = kh * kw * in_c;
+  const size_t im2col = gemmini_matmul_cost(M, out_c, K, gemmini_auto_tiling(M, out_c, K)) + M * K / 2;
+  gemmini_conv_ctx c;
+  if (!gemmini_conv_init(&c, batch, in_h, in_w, in_c, out_c, out_h, out_w, stride, pad, kh, kw, 0, 0, 0) ||
+      !gemmini_conv_auto_tiling(&c))
+    return 1;
+  return im2col < gemmini_conv_cost(&c);
+}
+
+/* NHWC int8 conv2d on the accelerator, with optional fused max pooling, reading and writing channel
+ * slices (see above); or, where the tiling says so (th = 0), by im2col + tiled_matmul.
  *   input: [batch][in_h][in_w][in_stride], channels [0, in_c) read; weights: [kh][kw][in_c][out_c]
  *   (HWIO); bias: [out_c] int32 or NULL; conv = act(sat8(round_half_even((conv + bias) * acc_scale))).
  *   Padding reads zeros (zero point 0); out_h/out_w (the conv's output) may cut it short.
@@ -1505,12 +1571,14 @@ static inline int gemmini_conv_is_matmul(size_t in_h, size_t in_w, size_t out_h,
  *   ONNX MaxPool of conv (floor mode, pool_pad on every side, padding never wins), with
  *   ph = (out_h + 2 * pool_pad - pool_size) / pool_stride + 1 and pw likewise.
  *   tiling: NULL for gemmini_conv_choose_tiling's (and a 1x1 stride-1 conv without padding or
- *   pooling then runs as one tiled_matmul, with gemmini_auto_tiling's tiling); otherwise t.th/t.tw
+ *   pooling then runs as one tiled_matmul, with gemmini_auto_tiling's tiling, as does by im2col a
+ *   conv that gemmini_conv_prefers_im2col); otherwise t.th/t.tw
  *   rows/columns of the written output per tile, t.tj/t.tk output/input channel blocks per chunk,
  *   t.dataflow, t.hw_loop (1: each chunk is one LOOP_CONV_WS, gemmini_conv_loop_run; the
  *   automatic tiling's choice where the configuration has the unroller), t.pack (1: taps packed
- *   into channels, t.tk then counting the packed channel blocks; gemmini_conv_can_pack); or, for
- *   such a 1x1 conv, t.th = 0 and the matmul's tiling in t.matmul.
+ *   into channels, t.tk then counting the packed channel blocks; gemmini_conv_can_pack); or t.th = 0
+ *   and the matmul's tiling in t.matmul: such a 1x1 conv on its input, any other without pooling
+ *   by im2col (gemmini_conv_im2col_fits; else a trap).
  * A tiling that does not fit the scratchpad and accumulator, or a pooling Gemmini cannot fuse, traps
  * (illegal instruction) instead of computing garbage. Any shape whose 1 x 1 tile fits has a tiling:
  * the weights of one DIM x DIM block for every kernel tap plus the bands of the conv outputs one
@@ -1522,10 +1590,20 @@ static inline void tiled_conv_ex(size_t batch, size_t in_h, size_t in_w, size_t 
                                  float acc_scale, int act, const gemmini_conv_tiling *tiling) {
   if (batch == 0 || out_h == 0 || out_w == 0 || out_c == 0) return;
   const int is_matmul = gemmini_conv_is_matmul(in_h, in_w, out_h, out_w, stride, pad, kh, kw, pool_size);
-  if (is_matmul && (!tiling || tiling->th == 0)) { /* (tiled_matmul traps on an illegal matmul tiling) */
-    const size_t M = batch * in_h * in_w;
-    tiled_matmul(M, out_c, in_c, input, weights, bias, output, in_stride, out_c, 0, out_stride, 1.0f, 1.0f, acc_scale,
-                 act, 0, tiling ? tiling->matmul : gemmini_auto_tiling(M, out_c, in_c));
+  const int im2col = tiling ? tiling->th == 0 && !is_matmul
+                            : gemmini_conv_prefers_im2col(batch, in_h, in_w, in_c, out_c, out_h, out_w, stride, pad,
+                                                          kh, kw, pool_size);
+  if ((is_matmul && (!tiling || tiling->th == 0)) || im2col) { /* (tiled_matmul traps on an illegal tiling) */
+    if (im2col && !gemmini_conv_im2col_fits(batch, in_h, in_w, out_h, out_w, stride, pad, in_c, kh, kw, pool_size)) {
+      gemmini_trap_bad_tiling(input);
+      return;
+    }
+    const size_t M = batch * out_h * out_w, K = kh * kw * in_c;
+    const elem_t *a = im2col ? gemmini_conv_im2col_input(batch, in_h, in_w, in_c, in_stride, out_h, out_w, stride,
+                                                         pad, kh, kw, input)
+                             : input;
+    tiled_matmul(M, out_c, K, a, weights, bias, output, im2col ? K : in_stride, out_c, 0, out_stride, 1.0f, 1.0f,
+                 acc_scale, act, 0, tiling ? tiling->matmul : gemmini_auto_tiling(M, out_c, K));
     return;
   }
   gemmini_conv_ctx c; /* (no memset: freestanding builds call a byte-wise one) */
@@ -1630,6 +1708,7 @@ static inline void tiled_conv_grouped(size_t batch, size_t in_h, size_t in_w, si
   /* none given: the automatic one, for all groups (a shape with none passes NULL, and the first
      group traps; a 1x1 conv passes NULL and runs as a matmul) */
   if (!tiling && !gemmini_conv_is_matmul(in_h, in_w, out_h, out_w, stride, pad, kh, kw, pool_size) &&
+      !gemmini_conv_prefers_im2col(batch, in_h, in_w, in_c, out_c, out_h, out_w, stride, pad, kh, kw, pool_size) &&
       gemmini_conv_choose_tiling(batch, in_h, in_w, in_c, out_c, out_h, out_w, stride, pad, kh, kw, pool_size,
                                  pool_stride, pool_pad, &t))
     tiling = &t;

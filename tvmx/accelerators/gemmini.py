@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from dataclasses import asdict, dataclass
@@ -139,7 +140,7 @@ class Gemmini:
             return None  # matmuls and adds tile any size
         probe = probe_for(self, executor)
         shape = ConvShape.from_sizes(sizes)
-        if probe.conv_is_matmul(shape) or probe.conv(shape) is not None:
+        if probe.conv_is_matmul(shape) or probe.conv_prefers_im2col(shape) or probe.conv(shape) is not None:
             return None
         what = "with this max pool " if shape.pool_size else ""
         return f"no tiling of this conv {what}fits the scratchpad and accumulator"
@@ -154,7 +155,7 @@ class Gemmini:
         if op == "matmul":
             return self._matmul_schedule(probe, probe.matmul(sizes["M"], sizes["N"], sizes["K"]), HEURISTIC)
         shape = ConvShape.from_sizes(sizes)
-        if probe.conv_is_matmul(shape):
+        if probe.conv_is_matmul(shape) or probe.conv_prefers_im2col(shape):
             return self._conv_schedule(sizes, probe, None, probe.matmul(*shape.as_matmul()), HEURISTIC)
         c = probe.conv(shape)
         if c is None:  # the relax stage keeps such layers on the CPU (unsupported_layer)
@@ -177,12 +178,13 @@ class Gemmini:
                      for t in matmul_space(probe, sizes["M"], sizes["N"], sizes["K"], self.flows, dim)]
         else:
             shape = ConvShape.from_sizes(sizes)
-            if probe.conv_is_matmul(shape):
-                space = [self._conv_schedule(sizes, probe, None, t, CANDIDATE)
-                         for t in matmul_space(probe, *shape.as_matmul(), self.flows, dim)]
-            else:
-                space = [self._conv_schedule(sizes, probe, t, None, CANDIDATE)
-                         for t in conv_space(probe, shape, self.flows)]
+            as_matmul = [self._conv_schedule(sizes, probe, None, t, CANDIDATE)
+                         for t in matmul_space(probe, *shape.as_matmul(), self.flows, dim)] \
+                if probe.conv_is_matmul(shape) or probe.conv_im2col_fits(shape) else []
+            as_conv = [] if probe.conv_is_matmul(shape) else [self._conv_schedule(sizes, probe, t, None, CANDIDATE)
+                                                              for t in conv_space(probe, shape, self.flows)]
+            # both ways where both apply, alternating, so that each gets trials early
+            space = [s for pair in itertools.zip_longest(as_conv, as_matmul) for s in pair if s is not None]
         out, seen = [default], {default.args}
         for schedule in space:
             if schedule.args not in seen:
@@ -210,15 +212,17 @@ class Gemmini:
 
     def _conv_schedule(self, sizes: dict[str, int], probe: TilingProbe, conv: ConvTiling | None,
                        matmul: MatmulTiling | None, source: str) -> KernelSchedule:
-        """A conv's call arguments: its tiling, or (a 1x1 conv run as a matmul) the matmul's."""
-        from tvmx.accelerators.gemmini_tiling import NO_CONV, NO_MATMUL, conv_call_args
+        """A conv's call arguments: its tiling, or (a conv run as a matmul: 1x1, or by im2col) the matmul's."""
+        from tvmx.accelerators.gemmini_tiling import NO_CONV, NO_MATMUL, ConvShape, conv_call_args
 
         groups = f" x {sizes['groups']} channel groups" if sizes["groups"] > 1 else ""
         args = conv_call_args(conv or NO_CONV, matmul or NO_MATMUL)
         detail: dict[str, Any] = {"tiling": args, "capacity": self._capacity()}
         if matmul is not None:
             detail |= {"matmul_tiling": asdict(matmul), "uses": probe.matmul_rows(matmul)}
-            summary = f"1x1 conv as a matmul{groups}, tiling {matmul.describe()} ({source})"
+            how = "1x1 conv as a matmul" if probe.conv_is_matmul(ConvShape.from_sizes(sizes)) else \
+                "im2col + matmul (the CPU copies the input matrix)"
+            summary = f"{how}{groups}, tiling {matmul.describe()} ({source})"
         else:
             assert conv is not None
             detail["conv_tiling"] = asdict(conv)

@@ -96,6 +96,14 @@ int tvmx_conv_is_matmul(const size_t *shape) {
   return gemmini_conv_is_matmul(shape[1], shape[2], shape[5], shape[6], shape[7], shape[8], shape[9], shape[10],
                                 shape[11]);
 }
+
+int tvmx_conv_im2col_fits(const size_t *s) {
+  return gemmini_conv_im2col_fits(s[0], s[1], s[2], s[5], s[6], s[7], s[8], s[3], s[9], s[10], s[11]);
+}
+
+int tvmx_conv_prefers_im2col(const size_t *s) {
+  return gemmini_conv_prefers_im2col(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9], s[10], s[11]);
+}
 """
 FLAGS = ("-x", "c", "-std=c11", "-O1", "-fPIC", "-shared")
 
@@ -151,8 +159,8 @@ CONV_FIELDS = len(fields(ConvTiling))
 
 def conv_call_args(conv: ConvTiling, matmul: MatmulTiling) -> dict[str, int]:
     """The arguments a conv kernel's call appends, by C parameter name (glue_c declares the same):
-    the conv tiling, then the matmul tiling of a 1x1 conv run as a matmul (conv part all 0), or
-    all 0 there for a conv run as such."""
+    the conv tiling, then the matmul tiling of a conv run as a matmul (1x1, or by im2col; conv part
+    all 0), or all 0 there for a conv run as such."""
     names = [f.name for f in fields(ConvTiling)] + [f"mm_{f.name}" for f in fields(MatmulTiling)]
     return dict(zip(names, (*astuple(conv), *astuple(matmul)), strict=True))
 
@@ -187,8 +195,9 @@ class ConvShape:
         return cls(**{k: v for k, v in sizes.items() if k != "groups"})
 
     def as_matmul(self) -> tuple[int, int, int]:
-        """M, N, K of the matmul a 1x1 stride-1 conv runs as."""
-        return self.batch * self.in_h * self.in_w, self.out_c, self.in_c
+        """M, N, K of the matmul the conv runs as: a 1x1 stride-1 one on its input, any other by
+        im2col (one row of kh * kw * in_c per output pixel)."""
+        return self.batch * self.out_h * self.out_w, self.out_c, self.kh * self.kw * self.in_c
 
 
 class TilingProbe:
@@ -242,6 +251,14 @@ class TilingProbe:
 
     def conv_is_matmul(self, shape: ConvShape) -> bool:
         return bool(self._lib.tvmx_conv_is_matmul(_shape_array(shape)))
+
+    def conv_im2col_fits(self, shape: ConvShape) -> bool:
+        """Whether the header can run this conv by im2col (its input matrix fits the pack buffer)."""
+        return bool(self._lib.tvmx_conv_im2col_fits(_shape_array(shape)))
+
+    def conv_prefers_im2col(self, shape: ConvShape) -> bool:
+        """Whether the header's own choice for this conv is im2col + matmul."""
+        return bool(self._lib.tvmx_conv_prefers_im2col(_shape_array(shape)))
 
     def conv(self, shape: ConvShape) -> ConvTiling | None:
         """The tiling, or None if none fits the scratchpad and accumulator (or the pooling cannot be fused)."""

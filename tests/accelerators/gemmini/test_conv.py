@@ -38,6 +38,7 @@ class Conv:
     tiling: tuple[int, int, int, int] | None = None  # th, tw, tj, tk for tiled_conv
     pack: bool = False  # the tiling packs the kernel-row taps into channels (tk counts packed blocks)
     im2col: bool = False  # also run the im2col reference implementation on the same data
+    as_matmul: bool = False  # a tiling with th = 0: im2col into the pack buffer, then tiled_matmul
 
     @property
     def out_hw(self) -> tuple[int, int]:
@@ -72,6 +73,11 @@ CONVS = [
     # packed blocks split across chunks (tk 1), batches, a channel count that does not pack evenly
     Conv("c5_5x5_s1_p2_packed_batch2", 2, 9, 11, 5, 18, 5, 5, 1, 2, False, False, 1 / 128, tiling=(3, 6, 1, 1),
          pack=True),
+    # im2col + tiled_matmul, forced: a narrow map (ResNet's last stage; the word-wise copy), a
+    # strided 1x1 projection, and channels that are no multiple of 8 (the byte-wise copy), batch 2
+    Conv("im2col_narrow_3x3", 1, 7, 7, 64, 40, 3, 3, 1, 1, True, True, 1 / 512, as_matmul=True),
+    Conv("im2col_1x1_s2", 1, 14, 13, 32, 24, 1, 1, 2, 0, True, False, 1 / 64, as_matmul=True),
+    Conv("im2col_c5_s2_batch2", 2, 5, 6, 5, 9, 3, 3, 2, 1, False, True, 1 / 16, as_matmul=True),
 ]
 
 
@@ -105,7 +111,11 @@ def build_program(rng: np.random.Generator) -> tuple[str, str, dict[str, np.ndar
         geo = (f"{cv.n}, {cv.h}, {cv.w}, {cv.c}, {cv.oc}, {oh}, {ow}, {cv.stride}, {cv.pad}, {cv.kh}, {cv.kw}, "
                f"&X{i}[0][0][0][0], &W{i}[0][0][0][0], {f'B{i}' if cv.bias else 'NULL'}")
         tail = f"{cfloat(cv.scale)}, {int(cv.relu)}"
-        if cv.tiling:
+        if cv.as_matmul:
+            m, k = cv.n * oh * ow, cv.kh * cv.kw * cv.c
+            calls.append(f"{{ gemmini_conv_tiling t = {{0}}; t.matmul = gemmini_auto_tiling({m}, {cv.oc}, {k}); "
+                         f"tiled_conv({geo}, out_{cv.name}, {tail}, &t); }}")
+        elif cv.tiling:
             fields = ", ".join(f".{f} = {v}" for f, v in zip(("th", "tw", "tj", "tk"), cv.tiling, strict=True))
             body.append(f"static const gemmini_conv_tiling T{i} = {{{fields}, .pack = {int(cv.pack)}}};")
             calls.append(f"tiled_conv({geo}, out_{cv.name}, {tail}, &T{i});")

@@ -164,8 +164,10 @@ TRAPS = {
                          "tiled_conv(1, 8, 8, 4, 4, 8, 8, 1, 1, 3, 3, a, a, NULL, c, 1.0f, 0, &t); }",
     "conv_1x1_bad_matmul": "{ const gemmini_conv_tiling t = {0, 0, 0, 0, 0, 0, {0, 1, 1, 1, 0}}; "
                            "tiled_conv(1, 8, 8, 4, 4, 8, 8, 1, 0, 1, 1, a, a, NULL, c, 1.0f, 0, &t); }",
-    "conv_th_zero_not_1x1": "{ const gemmini_conv_tiling t = {0, 0, 0, 0, 0, 0, {1, 1, 1, 1, 0}}; "
-                            "tiled_conv(1, 8, 8, 4, 4, 8, 8, 1, 1, 3, 3, a, a, NULL, c, 1.0f, 0, &t); }",
+    # th = 0 runs a conv as a matmul (1x1, or by im2col), which cannot pool
+    "conv_th_zero_pooled": "{ const gemmini_conv_tiling t = {0, 0, 0, 0, 0, 0, {1, 1, 1, 1, 0}}; "
+                           "tiled_conv_ex(1, 8, 8, 4, 4, 4, 4, 8, 8, 1, 1, 3, 3, 2, 2, 0, a, a, NULL, c, 1.0f, 0, "
+                           "&t); }",
 }
 TRAP_PROGRAM = """#include <stddef.h>
 #include <stdint.h>

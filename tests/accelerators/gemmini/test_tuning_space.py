@@ -108,10 +108,14 @@ def test_space_is_default_first_distinct_bounded_legal(target: str, op: str, siz
     probe, dim = probe_for(g, Executor()), g.config.dim
     shape = ConvShape.from_sizes(sizes) if op == "conv2d" else None
     m, n, k = shape.as_matmul() if shape else (sizes["M"], sizes["N"], sizes["K"])
-    as_matmul = op == "matmul" or (shape is not None and probe.conv_is_matmul(shape))
+
+    def as_matmul(s: KernelSchedule) -> bool:  # a matmul, a 1x1 conv as one, or a conv by im2col
+        return op == "matmul" or s.args[:CONV_FIELDS] == (0,) * CONV_FIELDS
+
     for s in space:
         assert list(s.detail["tiling"].values()) == list(s.args)  # schedules.json records what the call gets
-        if as_matmul:
+        if as_matmul(s):
+            assert op == "matmul" or probe.conv_is_matmul(shape) or probe.conv_im2col_fits(shape)
             t = MatmulTiling(*s.args[-MM_FIELDS:])
             assert op == "matmul" or s.args[:CONV_FIELDS] == (0,) * CONV_FIELDS  # conv part unused: a matmul
             assert probe.matmul_ok(t) and t.dataflow in (FLOW_WS, FLOW_OS)
@@ -124,7 +128,7 @@ def test_space_is_default_first_distinct_bounded_legal(target: str, op: str, siz
             c = ConvTiling(*s.args[:CONV_FIELDS])
             assert s.args[CONV_FIELDS:] == (0,) * MM_FIELDS and probe.conv_cost(shape, c) is not None
         assert ("WS" in s.summary) != ("OS" in s.summary)
-    flows = {MatmulTiling(*s.args[-MM_FIELDS:]).dataflow if as_matmul else s.args[4] for s in space}
+    flows = {MatmulTiling(*s.args[-MM_FIELDS:]).dataflow if as_matmul(s) else s.args[4] for s in space}
     assert flows == {FLOW_WS, FLOW_OS}  # both dataflows of these targets are offered
 
 
@@ -143,6 +147,22 @@ def test_stem_convs_pack_their_taps() -> None:
     wide = conv_sizes(Case("wide", 1, 56, 56, 64, 64, (3, 3), 1, 1, None))
     assert probe.conv_packed_blocks(ConvShape.from_sizes(wide)) == 0
     assert g.schedule_kernel("conv2d", wide, "k", Executor()).detail["tiling"]["pack"] == 0
+
+
+def test_narrow_convs_run_by_im2col_and_the_tuner_has_both_ways() -> None:
+    """ResNet's last stage (3x3 over 7 x 7 x 512): the conv path fills 7 of 16 array rows, im2col +
+    matmul 49 of 64, so the default is im2col; its space offers both ways, alternating. A wide map
+    (56 x 56) keeps the conv path, and its input matrix would not fit the pack buffer anyway."""
+    g = gemmini("gemmini")
+    probe = probe_for(g, Executor())
+    narrow = conv_sizes(Case("narrow", 1, 7, 7, 512, 512, (3, 3), 1, 1, None))
+    assert probe.conv_prefers_im2col(ConvShape.from_sizes(narrow))
+    default = g.schedule_kernel("conv2d", narrow, "k", Executor())
+    assert default.args[:CONV_FIELDS] == (0,) * CONV_FIELDS and "im2col" in default.summary
+    kinds = [s.args[:CONV_FIELDS] == (0,) * CONV_FIELDS for s in space_of(g, "conv2d", narrow)[1:9]]
+    assert True in kinds and False in kinds
+    wide = ConvShape.from_sizes(conv_sizes(Case("wide", 1, 56, 56, 64, 64, (3, 3), 1, 1, None)))
+    assert not probe.conv_im2col_fits(wide) and not probe.conv_prefers_im2col(wide)
 
 
 def test_big_spaces_are_spread_over_the_estimates() -> None:
