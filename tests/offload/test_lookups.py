@@ -64,3 +64,22 @@ def test_a_lookup_whose_index_could_leave_the_table_stays_a_take() -> None:
         return relax.op.take(relax.const(tables), index, axis=0, mode="clip")
 
     assert "R.take(" in lower_lookups(_module(channel, (1, 2, 4)))["main"].script()
+
+
+def test_a_lookup_of_a_lookup_is_one_lookup_of_the_same_values() -> None:
+    """A sigmoid's table then a concat's requantization: one composed table, every int8 input."""
+    from tvm import relax
+
+    rng = np.random.default_rng(1)
+    inner, outer = (rng.integers(-128, 128, 256).astype(np.int8) for _ in range(2))
+    x = np.arange(-128, 128, dtype=np.int8).reshape(1, 256)
+
+    def twice(bb: Any, v: Any) -> Any:
+        first = bb.emit(relax.op.take(relax.const(inner), v, axis=0, mode="wrap"))
+        return relax.op.take(relax.const(outer), first, axis=0, mode="wrap")
+
+    mod = _module(twice, x.shape)
+    lowered = lower_lookups(mod)
+    assert lowered["main"].script().count("int8_lookup") == 1
+    assert np.array_equal(_run(lowered, x), _run(mod, x))
+    assert np.array_equal(_run(mod, x), outer[inner[x.astype(np.int64) & 255].astype(np.int64) & 255])

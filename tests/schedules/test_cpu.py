@@ -9,7 +9,7 @@ import pytest
 tvm = pytest.importorskip("tvm")
 from tvm import te, topi  # noqa: E402
 
-from tvmx.schedules.cpu import InnerSpatialReduction, SingleReduction  # noqa: E402
+from tvmx.schedules.cpu import InlineElementwise, InnerSpatialReduction, SingleReduction  # noqa: E402
 
 
 def _conv() -> Any:
@@ -47,3 +47,31 @@ def test_scalar_matmul_is_left_to_single_reduction() -> None:
 
 def test_single_reduction_refuses_softmax() -> None:
     assert SingleReduction().apply(_softmax(), None, False) is None
+
+
+def test_a_concat_copies_each_input_in_a_loop_of_its_own() -> None:
+    """int8 channels 5 + 3 + 8 (NHWC) and a dequantize after them: inlined, the concat's axis
+    partitioned at 5 and 8, so the C loops have no branch; the same values as TVM's loop nest."""
+    import numpy as np
+
+    from tvmx.stages.kernels_c import generate
+
+    parts = [te.placeholder((1, 4, 6, c), "int8", name=f"x{i}") for i, c in enumerate((5, 3, 8))]
+    joined = topi.concatenate(parts, axis=3)
+    out = te.compute(joined.shape, lambda *i: joined(*i).astype("float32") * 0.5, name="dequantize")
+    func = te.create_prim_func([*parts, out])
+    sch = InlineElementwise().apply(func, None, False)
+    assert sch is not None
+    source, _ = generate(tvm.IRModule({"k": sch.mod["main"].with_attr("global_symbol", "k")}))
+    kernel = source[source.index("void k(int8_t"):]
+    assert "if (" not in kernel and "?" not in kernel and kernel.count("for (") == 5  # 2 outer + 3 parts
+    rng = np.random.default_rng(0)
+    xs = [rng.integers(-128, 128, [int(d) for d in p.shape]).astype(np.int8) for p in parts]
+    results = []
+    for f in (func, sch.mod["main"]):
+        built = tvm.compile(tvm.IRModule({"main": f}), target="llvm")
+        y = tvm.runtime.tensor(np.zeros([int(d) for d in out.shape], np.float32))
+        built["main"](*(tvm.runtime.tensor(x) for x in xs), y)
+        results.append(y.numpy())
+    assert np.array_equal(results[0], results[1])
+    assert np.array_equal(results[1], np.concatenate(xs, axis=3).astype(np.float32) * 0.5)

@@ -34,8 +34,41 @@ def _affine_offsets(offsets: np.ndarray, x_rank: int) -> tuple[int, int, int] | 
     return axes[0], stride, int(flat[0])
 
 
+def _wrapped_table(call: Any) -> np.ndarray | None:
+    """The table of `take(table, x, mode="wrap")` on an 8-bit x with 256 entries, else None."""
+    if op_name(call) != "relax.take" or call.attrs.axis is None or int(call.attrs.axis) != 0 \
+            or str(call.attrs.mode) != "wrap" or str(call.args[1].ty.dtype) not in EIGHT_BIT:
+        return None
+    values = constant_array(call.args[0])
+    return values if values is not None and values.shape == (256,) else None
+
+
+def compose_lookups(mod: Any) -> Any:
+    """A lookup of a lookup (a sigmoid's table, then a concat's requantization) as one: entry i of
+    the composed table is outer[inner[i] mod 256], the entry the two lookups reach in turn."""
+    from tvm import relax
+
+    @relax.expr_functor.mutator
+    class Compose(relax.PyExprMutator):  # type: ignore[misc]
+        def visit_call_(self, call: Any) -> Any:
+            call = super().visit_call_(call)
+            outer = _wrapped_table(call)
+            if outer is None or not isinstance(call.args[1], relax.Var):
+                return call
+            inner_call = self.lookup_binding(call.args[1])  # (the index is 8-bit: _wrapped_table)
+            inner = _wrapped_table(inner_call) if inner_call is not None else None
+            if inner is None:
+                return call
+            composed = outer[inner.astype(np.int64) & 255]
+            return relax.op.take(relax.const(composed), inner_call.args[1], axis=0, mode="wrap")
+
+    return rewrite_main(Compose(mod), mod)
+
+
 def lower_lookups(mod: Any) -> Any:
     from tvm import relax, te, tirx
+
+    mod = compose_lookups(mod)
 
     @relax.expr_functor.mutator
     class Lower(relax.PyExprMutator):  # type: ignore[misc]
