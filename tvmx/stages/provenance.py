@@ -149,15 +149,11 @@ def _computed(func: Any) -> dict[Any, str]:
     return named
 
 
-def _evaluate(named: dict[Any, str], bindings: list[Any], env: dict[Any, Any], kept: Any) -> list[str]:
-    """Binds each variable in `env` to the name of the binding in `named` that computes the same
-    (else to what it computes); `kept(var)`: a variable that is its own old self. Returns the names
-    found."""
+def _evaluate(named: dict[Any, str], bindings: list[Any], env: dict[Any, Any]) -> list[str]:
+    """Binds each variable of `bindings` in `env` to the name of the binding in `named` that
+    computes the same (else to what it computes). Returns the names found."""
     found = []
     for b in bindings:
-        if kept(b.var):
-            env[b.var] = ("var", b.var.name)
-            continue
         key = _key(b.value, env)
         name = named.get(key)
         env[b.var] = ("var", name) if name is not None else key
@@ -168,7 +164,8 @@ def _evaluate(named: dict[Any, str], bindings: list[Any], env: dict[Any, Any], k
 
 def _call_results(mod: Any, named: dict[Any, str], kept: Any) -> Iterator[tuple[Any, Any, list[str]]]:
     """(binding, what it computes, the names found inside) for each binding of main, a call of a
-    Relax function (a fused group) evaluated through the function's body on the call's arguments."""
+    Relax function (a fused group) evaluated through the function's body on the call's arguments;
+    `kept(var)`: a variable that stands for itself (named after its node already)."""
     from tvm import relax
 
     env: dict[Any, Any] = {}
@@ -181,11 +178,11 @@ def _call_results(mod: Any, named: dict[Any, str], kept: Any) -> Iterator[tuple[
                 mod[call.op], relax.Function):
             func = mod[call.op]
             inner = dict(zip(func.params, (_key(a, env) for a in call.args), strict=True))
-            found = _evaluate(named, _bindings(func), inner, lambda _v: False)
+            found = _evaluate(named, _bindings(func), inner)
             env[b.var] = _key(func.body.body, inner)
             yield b, env[b.var], found
         else:
-            found = _evaluate(named, [b], env, lambda _v: False)
+            found = _evaluate(named, [b], env)
             yield b, env[b.var], found
 
 
@@ -295,7 +292,7 @@ class Provenance:
             return 0
 
         work: dict[str, KernelWork] = {}
-        for b, key, found in _call_results(mod, self.named, lambda _v: False):
+        for b, key, found in _call_results(mod, self.named, lambda _var: False):
             call = b.value
             if not isinstance(call, relax.Call):
                 continue
