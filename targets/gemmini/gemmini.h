@@ -1428,29 +1428,6 @@ static inline void gemmini_conv_loop_run(gemmini_conv_ctx *c) {
   }
 }
 
-/* The previous implementation, kept as a reference for tests and benchmarks: im2col on the CPU
-   into `col` (batch*out_h*out_w * kh*kw*in_c bytes), then tiled_matmul_auto. */
-static inline void tiled_conv_im2col(size_t batch, size_t in_h, size_t in_w, size_t in_c, size_t out_c,
-                                     size_t out_h, size_t out_w, size_t stride, size_t pad, size_t kh, size_t kw,
-                                     const elem_t *input, const elem_t *weights, const acc_t *bias,
-                                     elem_t *output, elem_t *col, float acc_scale, int act) {
-  const size_t K = kh * kw * in_c;
-  elem_t *row = col;
-  for (size_t n = 0; n < batch; n++)
-    for (size_t oy = 0; oy < out_h; oy++)
-      for (size_t ox = 0; ox < out_w; ox++)
-        for (size_t ky = 0; ky < kh; ky++)
-          for (size_t kx = 0; kx < kw; kx++, row += in_c) {
-            long iy = (long)(oy * stride + ky) - (long)pad, ix = (long)(ox * stride + kx) - (long)pad;
-            if (iy < 0 || ix < 0 || iy >= (long)in_h || ix >= (long)in_w)
-              memset(row, 0, in_c);
-            else
-              memcpy(row, input + ((n * in_h + (size_t)iy) * in_w + (size_t)ix) * in_c, in_c);
-          }
-  tiled_matmul_auto(batch * out_h * out_w, out_c, K, col, weights, bias, output, K, out_c, 0, out_c, 1.0f, 1.0f,
-                    acc_scale, act, 0);
-}
-
 /* Tap packing's input copy (see gemmini_conv_packed_w): n bytes from src (zeros if NULL) to dst,
    8 at a time where both are 8-byte aligned alike (no library memcpy: freestanding builds call a
    byte-wise one). */

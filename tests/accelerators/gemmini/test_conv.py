@@ -1,8 +1,8 @@
 """The header's implicit-GEMM convolution (tiled_conv_auto, tiled_conv with forced tilings) on the
 Spike model against a numpy reference, element by element, for DIM 16 and DIM 8: channel counts
 that are not multiples of DIM, strides 1 and 2, padding 0-3, kernels 1x1 to 7x7 (and rectangular),
-rows wider than DIM, batches, bias or not, ReLU or not, saturating scales, and tilings that split
-rows, columns, output and input channels."""
+rows wider than DIM, batches, bias or not, ReLU or not, saturating scales, tilings that split
+rows, columns, output and input channels, and the same convs run by im2col + tiled_matmul."""
 
 from __future__ import annotations
 
@@ -37,8 +37,7 @@ class Conv:
     scale: float
     tiling: tuple[int, int, int, int] | None = None  # th, tw, tj, tk for tiled_conv
     pack: bool = False  # the tiling packs the kernel-row taps into channels (tk counts packed blocks)
-    im2col: bool = False  # also run the im2col reference implementation on the same data
-    as_matmul: bool = False  # a tiling with th = 0: im2col into the pack buffer, then tiled_matmul
+    im2col: bool = False  # also run by im2col + tiled_matmul (a tiling with th = 0) on the same data
 
     @property
     def out_hw(self) -> tuple[int, int]:
@@ -73,11 +72,11 @@ CONVS = [
     # packed blocks split across chunks (tk 1), batches, a channel count that does not pack evenly
     Conv("c5_5x5_s1_p2_packed_batch2", 2, 9, 11, 5, 18, 5, 5, 1, 2, False, False, 1 / 128, tiling=(3, 6, 1, 1),
          pack=True),
-    # im2col + tiled_matmul, forced: a narrow map (ResNet's last stage; the word-wise copy), a
-    # strided 1x1 projection, and channels that are no multiple of 8 (the byte-wise copy), batch 2
-    Conv("im2col_narrow_3x3", 1, 7, 7, 64, 40, 3, 3, 1, 1, True, True, 1 / 512, as_matmul=True),
-    Conv("im2col_1x1_s2", 1, 14, 13, 32, 24, 1, 1, 2, 0, True, False, 1 / 64, as_matmul=True),
-    Conv("im2col_c5_s2_batch2", 2, 5, 6, 5, 9, 3, 3, 2, 1, False, True, 1 / 16, as_matmul=True),
+    # by im2col too: a narrow map (ResNet's last stage; the word-wise copy), a strided 1x1
+    # projection, and channels that are no multiple of 8 (the byte-wise copy), batch 2
+    Conv("narrow_3x3", 1, 7, 7, 64, 40, 3, 3, 1, 1, True, True, 1 / 512, im2col=True),
+    Conv("c32_1x1_s2", 1, 14, 13, 32, 24, 1, 1, 2, 0, True, False, 1 / 64, im2col=True),
+    Conv("c5_3x3_s2_batch2", 2, 5, 6, 5, 9, 3, 3, 2, 1, False, True, 1 / 16, im2col=True),
 ]
 
 
@@ -111,11 +110,7 @@ def build_program(rng: np.random.Generator) -> tuple[str, str, dict[str, np.ndar
         geo = (f"{cv.n}, {cv.h}, {cv.w}, {cv.c}, {cv.oc}, {oh}, {ow}, {cv.stride}, {cv.pad}, {cv.kh}, {cv.kw}, "
                f"&X{i}[0][0][0][0], &W{i}[0][0][0][0], {f'B{i}' if cv.bias else 'NULL'}")
         tail = f"{cfloat(cv.scale)}, {int(cv.relu)}"
-        if cv.as_matmul:
-            m, k = cv.n * oh * ow, cv.kh * cv.kw * cv.c
-            calls.append(f"{{ gemmini_conv_tiling t = {{0}}; t.matmul = gemmini_auto_tiling({m}, {cv.oc}, {k}); "
-                         f"tiled_conv({geo}, out_{cv.name}, {tail}, &t); }}")
-        elif cv.tiling:
+        if cv.tiling:
             fields = ", ".join(f".{f} = {v}" for f, v in zip(("th", "tw", "tj", "tk"), cv.tiling, strict=True))
             body.append(f"static const gemmini_conv_tiling T{i} = {{{fields}, .pack = {int(cv.pack)}}};")
             calls.append(f"tiled_conv({geo}, out_{cv.name}, {tail}, &T{i});")
@@ -125,8 +120,9 @@ def build_program(rng: np.random.Generator) -> tuple[str, str, dict[str, np.ndar
             want[f"im2col_{cv.name}"] = ref
             body.append(f"__attribute__((section(\".tvmx_outputs\"), aligned(64))) int8_t "
                         f"out_im2col_{cv.name}[{size}];")
-            body.append(f"static int8_t col{i}[{cv.n * oh * ow * cv.kh * cv.kw * cv.c}];")
-            calls.append(f"tiled_conv_im2col({geo}, out_im2col_{cv.name}, col{i}, {tail});")
+            m, k = cv.n * oh * ow, cv.kh * cv.kw * cv.c
+            calls.append(f"{{ gemmini_conv_tiling t = {{0}}; t.matmul = gemmini_auto_tiling({m}, {cv.oc}, {k}); "
+                         f"tiled_conv({geo}, out_im2col_{cv.name}, {tail}, &t); }}")
     body.append("int main(void) { " + " ".join(calls) + " return 0; }")
     source = "#include <stddef.h>\n#include <stdint.h>\n#include \"gemmini.h\"\n#include \"case_data.h\"\n"
     return "".join(data), source + "\n".join(body) + "\n", want
