@@ -75,3 +75,33 @@ def test_a_concat_copies_each_input_in_a_loop_of_its_own() -> None:
         results.append(y.numpy())
     assert np.array_equal(results[0], results[1])
     assert np.array_equal(results[1], np.concatenate(xs, axis=3).astype(np.float32) * 0.5)
+
+
+def test_a_per_channel_lookup_unrolls_its_channels_and_an_int8_lookup_does_not() -> None:
+    """`table[256 * c + x + 128]` with c the innermost (NHWC channel) axis: unrolled, each channel's
+    row a constant offset, the same values; `table[x & 255]` picks no row by the loop: left alone."""
+    import numpy as np
+    from tvm import tirx
+
+    from tvmx.stages.kernels_c import generate
+
+    x = te.placeholder((1, 3, 5, 8), "int8", name="x")
+    table = te.placeholder((8 * 256,), "int8", name="table")
+    rows = te.compute(x.shape, lambda n, h, w, c: table[c.astype("int64") * 256 + 128 + x[n, h, w, c].astype("int64")],
+                      name="lookup")
+    func = te.create_prim_func([table, x, rows])
+    sch = InlineElementwise().apply(func, None, False)
+    assert sch is not None
+    source, _ = generate(tvm.IRModule({"k": sch.mod["main"].with_attr("global_symbol", "k")}))
+    kernel = source[source.index("void k(int8_t"):]
+    assert kernel.count("for (") == 2 and "+ 1920)]" in kernel  # h, w loops; channel 7's row: 7 * 256 + 128
+    rng = np.random.default_rng(0)
+    args = [rng.integers(-128, 128, 8 * 256).astype(np.int8), rng.integers(-128, 128, (1, 3, 5, 8)).astype(np.int8)]
+    results = []
+    for f in (func, sch.mod["main"]):
+        y = tvm.runtime.tensor(np.zeros((1, 3, 5, 8), np.int8))
+        tvm.compile(tvm.IRModule({"main": f}), target="llvm")["main"](*(tvm.runtime.tensor(a) for a in args), y)
+        results.append(y.numpy())
+    assert np.array_equal(results[0], results[1])
+    wrap = te.compute(x.shape, lambda *i: table[tirx.bitwise_and(x(*i).astype("int64"), 255)], name="lookup")
+    assert InlineElementwise().apply(te.create_prim_func([table, x, wrap]), None, False) is None

@@ -112,7 +112,11 @@ class InlineElementwise(ScheduleRule):  # type: ignore[misc]
     A concatenation then picks each element from one of its inputs with `if_then_else(c <= v, ..)`
     on the concatenated axis: a branch per element (about 10 instructions per byte of an int8
     concat). Its loop over that axis is partitioned at the inputs' offsets, one loop per input,
-    which the simplifier leaves branch-free: the same elements copied."""
+    which the simplifier leaves branch-free: the same elements copied.
+
+    A per-channel lookup (channel_tables: `table[256 * c + x]`, c the innermost NHWC axis) has its
+    innermost loop unrolled where it is short, so that each channel's row offset is a constant
+    (about 12 instructions per element -> 5)."""
 
     def apply(self, func: tirx.PrimFunc, target: Any, tunable: bool) -> s_tir.Schedule | None:
         if not isinstance(func, tirx.PrimFunc):
@@ -133,7 +137,52 @@ class InlineElementwise(ScheduleRule):  # type: ignore[misc]
             except s_tir.ScheduleError:
                 continue  # read through a non-injective pattern, or by a reduction's init: left as it is
         partitioned = _partition_at_offsets(sch)
-        return sch if inlined or partitioned else None
+        unrolled = _unroll_table_rows(sch)
+        return sch if inlined or partitioned or unrolled else None
+
+
+MAX_UNROLLED_ROWS = 32  # table rows (channels) per unrolled innermost loop
+
+
+def _unroll_table_rows(sch: s_tir.Schedule) -> bool:
+    """Unrolls the output block's innermost loop if it is short and picks the row of a gather: a
+    load whose index holds both another load (the looked-up value) and that loop's variable."""
+    import tvm
+    import tvm_ffi
+
+    infos = normalize_prim_func(sch)
+    if not infos or not infos[-1].iters or not isinstance(store := sch.get(infos[-1].block_rv).body,
+                                                            tirx.BufferStore):
+        return False
+    inner = infos[-1].iters[-1]
+    if not isinstance(inner.dom, int) or not 1 < inner.dom <= MAX_UNROLLED_ROWS:
+        return False
+
+    def outside_loads(expr: Any) -> Any:  # the index with every load in it replaced by 0
+        return tvm_ffi.structural_map(expr, (tvm.ir.TensorLoad, lambda e: tirx.const(0, e.ty)))
+
+    def picks_row(load: Any) -> bool:
+        return any(_collect(i, tvm.ir.TensorLoad) for i in load.indices) and any(
+            v.same_as(inner.var) for i in load.indices for v in _collect(outside_loads(i), tirx.Var))
+
+    if not any(picks_row(load) for load in _collect(store.value, tvm.ir.TensorLoad)):
+        return False
+    sch.unroll(inner.loop_rv)
+    return True
+
+
+def _collect(expr: Any, kind: Any) -> list[Any]:
+    """The nodes of type `kind` in `expr`."""
+    import tvm_ffi
+
+    seen: list[Any] = []
+
+    def keep(node: Any) -> Any:
+        seen.append(node)
+        return node
+
+    tvm_ffi.structural_map(expr, (kind, keep))
+    return seen
 
 
 def _partition_at_offsets(sch: s_tir.Schedule) -> bool:
