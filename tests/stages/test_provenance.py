@@ -95,12 +95,16 @@ OP_IN_KERNEL = {"AveragePool": "avg_pool2d", "GlobalAveragePool": "mean", "Softm
                 "Concat": "concatenate"}
 
 
-def test_on_an_accelerator_the_cpu_kernels_name_only_the_nodes_they_compute(tmp_path: Path) -> None:
+@pytest.mark.parametrize("pre_process", [True, False])
+def test_on_an_accelerator_the_cpu_kernels_name_only_the_nodes_they_compute(tmp_path: Path,
+                                                                            pre_process: bool) -> None:
     """The int8 sample CNN on gemmini, through every offload rewrite (composites, layout sinking,
-    residual adds, lookups): the accelerator kernels are the offload report's, and a CPU kernel
-    that names a node computes that node's op; no offloaded node is also on the CPU."""
+    residual adds, lookups; without onnxruntime's pre-processing, BatchNorm's per-channel tables):
+    the accelerator kernels are the offload report's, and a CPU kernel that names a node computes
+    that node's op; no offloaded node is also on the CPU."""
     onnx.save(samples.cnn(softmax=True), str(tmp_path / "cnn.onnx"))
-    quantize_model(tmp_path / "cnn.onnx", tmp_path / "cnn.int8.onnx", load_target("gemmini"), random_n=4)
+    quantize_model(tmp_path / "cnn.onnx", tmp_path / "cnn.int8.onnx", load_target("gemmini"), random_n=4,
+                   pre_process=pre_process)
     model = onnx.load(str(tmp_path / "cnn.int8.onnx"))
     kernels = _kernels(tmp_path, tmp_path / "cnn.int8.onnx", "gemmini")
     report = json.loads((tmp_path / "b" / "02-relax" / "offload.json").read_text())
@@ -109,6 +113,8 @@ def test_on_an_accelerator_the_cpu_kernels_name_only_the_nodes_they_compute(tmp_
     op_type = {n.name: n.op_type for n in model.graph.node}
     cpu = {k: v for k, v in kernels.items() if not k.startswith("accel_")}
     assert sum(len(v["nodes"]) for v in cpu.values()) >= 10, cpu
+    lookups = [w for k, w in cpu.items() if k.startswith("channel_lookup")]
+    assert bool(lookups) == (not pre_process) and all(w["nodes"] for w in lookups), cpu
     for kernel, work in cpu.items():
         assert not offloaded & set(work["nodes"]), (kernel, work)
         for node in work["nodes"]:

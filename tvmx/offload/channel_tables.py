@@ -313,7 +313,8 @@ def channel_tables(mod: Any) -> Any:
             emit = self.builder_.emit if isinstance(binding.var, relax.DataflowVar) else self.builder_.emit_output
             if chain.channels == 1:  # one table for every channel: int8_tables' form (entry v mod 256)
                 table = np.roll(chain.table().reshape(-1), RANGES[chain.in_dtype][0])
-                self.set_var_remap(binding.var, emit(relax.op.take(relax.const(table), x, axis=0, mode="wrap")))
+                self.set_var_remap(binding.var, emit(relax.op.take(relax.const(table), x, axis=0, mode="wrap"),
+                                                     name_hint=binding.var.name))  # (its node, for the profile)
                 return
             rank = len(x.ty.shape)
             offsets = (np.arange(chain.channels, dtype=np.int32) * 256 - RANGES[chain.in_dtype][0])
@@ -322,6 +323,6 @@ def channel_tables(mod: Any) -> Any:
             index = self.builder_.emit(relax.op.astype(x, "int32"))
             index = self.builder_.emit(relax.op.add(index, relax.const(offsets.reshape(shape))))
             lookup = relax.op.take(relax.const(chain.table().reshape(-1)), index, axis=0, mode="clip")
-            self.set_var_remap(binding.var, emit(lookup))
+            self.set_var_remap(binding.var, emit(lookup, name_hint=binding.var.name))
 
     return rewrite_main(Rewrite(mod), mod)
