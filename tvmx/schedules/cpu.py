@@ -150,11 +150,11 @@ def _unroll_table_rows(sch: s_tir.Schedule) -> bool:
     import tvm
     import tvm_ffi
 
-    infos = normalize_prim_func(sch)
-    if not infos or not infos[-1].iters or not isinstance(store := sch.get(infos[-1].block_rv).body,
-                                                            tirx.BufferStore):
+    output = _output_store(sch)
+    if output is None or not output[0].iters:
         return False
-    inner = infos[-1].iters[-1]
+    info, store = output
+    inner = info.iters[-1]
     if not isinstance(inner.dom, int) or not 1 < inner.dom <= MAX_UNROLLED_ROWS:
         return False
 
@@ -169,6 +169,14 @@ def _unroll_table_rows(sch: s_tir.Schedule) -> bool:
         return False
     sch.unroll(inner.loop_rv)
     return True
+
+
+def _output_store(sch: s_tir.Schedule) -> tuple[Any, Any] | None:
+    """The output block's info (normalize_prim_func) and its store, if its body is one store."""
+    infos = normalize_prim_func(sch)
+    if not infos or not isinstance(store := sch.get(infos[-1].block_rv).body, tirx.BufferStore):
+        return None
+    return infos[-1], store
 
 
 def _collect(expr: Any, kind: Any) -> list[Any]:
@@ -189,22 +197,18 @@ def _partition_at_offsets(sch: s_tir.Schedule) -> bool:
     """Partitions the output block's loop over the first axis its value selects on with
     `if_then_else(c <= v, ...)` (constant c, a concatenation's offsets) at those offsets."""
     import tvm
-    import tvm_ffi
 
-    infos = normalize_prim_func(sch)
-    if not infos or not isinstance(store := sch.get(infos[-1].block_rv).body, tirx.BufferStore):
+    output = _output_store(sch)
+    if output is None:
         return False
+    info, store = output
     offsets: dict[Any, set[int]] = {}
     select = tvm.ir.Op.get("prim.if_then_else")
-
-    def note(call: Any) -> Any:
+    for call in _collect(store.value, tvm.ir.Call):
         cond = call.args[0] if call.op.same_as(select) else None
         if isinstance(cond, tirx.LE) and isinstance(cond.a, tirx.IntImm) and isinstance(cond.b, tirx.Var):
             offsets.setdefault(cond.b, set()).add(int(cond.a.value))
-        return call
-
-    tvm_ffi.structural_map(store.value, (tvm.ir.Call, note))
-    for it in infos[-1].iters:
+    for it in info.iters:
         cuts = sorted(c for c in offsets.get(it.var, ()) if isinstance(it.dom, int) and 0 < c < it.dom)
         if cuts:
             sch.loop_partition(it.loop_rv, [b - a for a, b in zip([0, *cuts], cuts, strict=False)] + [None])
