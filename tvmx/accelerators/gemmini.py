@@ -178,11 +178,12 @@ class Gemmini:
                      for t in matmul_space(probe, sizes["M"], sizes["N"], sizes["K"], self.flows, dim)]
         else:
             shape = ConvShape.from_sizes(sizes)
+            is_matmul = probe.conv_is_matmul(shape)
             as_matmul = [self._conv_schedule(sizes, probe, None, t, CANDIDATE)
                          for t in matmul_space(probe, *shape.as_matmul(), self.flows, dim)] \
-                if probe.conv_is_matmul(shape) or probe.conv_im2col_fits(shape) else []
-            as_conv = [] if probe.conv_is_matmul(shape) else [self._conv_schedule(sizes, probe, t, None, CANDIDATE)
-                                                              for t in conv_space(probe, shape, self.flows)]
+                if is_matmul or probe.conv_im2col_fits(shape) else []
+            as_conv = [] if is_matmul else [self._conv_schedule(sizes, probe, t, None, CANDIDATE)
+                                            for t in conv_space(probe, shape, self.flows)]
             # both ways where both apply, alternating, so that each gets trials early
             space = [s for pair in itertools.zip_longest(as_conv, as_matmul) for s in pair if s is not None]
         out, seen = [default], {default.args}

@@ -174,12 +174,16 @@ def _exact_float_constants_pass() -> Any:
     return tirx.transform.prim_func_pass(rewrite, opt_level=0, name="tvmx.ExactFloatConstants")
 
 
+EXACT_INTEGERS = 2**24  # float32 holds every integer up to this one exactly
+
+
 def _integer(expr: Any) -> float | None:
-    """The value of a float32 constant that is an integer in the int32 range, else None."""
+    """The value of a float32 constant that is an integer float32 holds exactly, else None (so that
+    the bounds less the offset are exact too, and far inside fcvt's int32 range)."""
     from tvm import tirx
 
     if isinstance(expr, tirx.FloatImm) and str(expr.ty) == "float32" and float(expr.value).is_integer() \
-            and abs(expr.value) < 2**31 - 2**8:
+            and abs(expr.value) <= EXACT_INTEGERS // 2:
         return float(expr.value)
     return None
 

@@ -21,6 +21,7 @@ import onnx
 
 FORMAT = 1
 _HINT = re.compile(r"^n(\d+)__")
+ADDED = "added__"  # the prefix of what tvmx's rewrites added (mark_added)
 
 
 def node_label(index: int, node: onnx.NodeProto) -> str:
@@ -115,9 +116,6 @@ def name_bindings(mod: Any, owner: dict[Any, str] | None = None) -> Any:
             elif not b.var.name.startswith(ADDED):
                 pending[b.var] = b.value
     return relax.transform.DeadCodeElimination(["main"])(_renamed(mod, _each_once(names)))
-
-
-ADDED = "added__"
 
 
 def mark_added(mod: Any) -> Any:
