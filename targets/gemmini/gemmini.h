@@ -795,6 +795,7 @@ typedef struct {
   const gemmini_conv_chunk *ld;
   unsigned ld_phase;
   size_t ld_a, ld_b, ld_c;
+  uint64_t ld_rs1, ld_rs2; /* bias: the next mvin3's operands (ld_b = rows left for output block ld_a) */
   /* stores of a finished accumulator tile */
   const gemmini_conv_chunk *st;
   int st_active;
@@ -1198,18 +1199,23 @@ static inline __attribute__((noinline)) void gemmini_conv_load_step(gemmini_conv
 }
 
 /* Phase 2: the next bias block (DIM virtual pixels of one output block) of the prefetched chunk.
-   Only once the previous tile that used the same accumulator buffer has all its stores issued. */
+   Only once the previous tile that used the same accumulator buffer has all its stores issued. The
+   operands are worked out once per output block (ld_b = 0) and then step by DIM accumulator rows:
+   a chunk has a bias block per DIM virtual pixels, the most numerous of its loads. */
 static inline void gemmini_conv_bias_step(gemmini_conv_ctx *c) {
   const size_t dim = GEMMINI_DIM;
   const gemmini_conv_chunk *ch = c->ld;
-  const size_t vt = (ch->oh - 1) * c->p + ch->ow, j = c->ld_a, v = c->ld_b;
-  gemmini_mvin3(c->bias + (ch->j0 + j) * dim, GEMMINI_ACC_ADDR(ch->acc + j * c->vt + v),
-                GEMMINI_MIN(dim, c->out_c - (ch->j0 + j) * dim), GEMMINI_MIN(dim, vt - v));
-  c->ld_b = v + dim;
-  if (c->ld_b >= vt) {
-    c->ld_b = 0;
-    if (++c->ld_a == ch->jb) c->ld_phase = 3;
+  if (c->ld_b == 0) {
+    const size_t j = c->ld_a;
+    c->ld_b = (ch->oh - 1) * c->p + ch->ow;
+    c->ld_rs1 = (uint64_t)(uintptr_t)(c->bias + (ch->j0 + j) * dim);
+    c->ld_rs2 = GEMMINI_OPERAND(GEMMINI_ACC_ADDR(ch->acc + j * c->vt), GEMMINI_MIN(dim, c->out_c - (ch->j0 + j) * dim), 0);
   }
+  const size_t rows = GEMMINI_MIN(dim, c->ld_b);
+  GEMMINI_CMD(GEMMINI_FUNCT_MVIN3, c->ld_rs1, c->ld_rs2 | ((uint64_t)rows << 48));
+  c->ld_rs2 += dim;
+  c->ld_b -= rows;
+  if (c->ld_b == 0 && ++c->ld_a == ch->jb) c->ld_phase = 3;
 }
 
 /* Issues the next mvout of the finished tile `st`: one output row segment of up to DIM pixels. */
@@ -1434,11 +1440,23 @@ static inline void gemmini_conv_loop_run(gemmini_conv_ctx *c) {
 typedef uint64_t __attribute__((may_alias)) gemmini_u64a;
 static inline void gemmini_pack_fill(elem_t *dst, const elem_t *src, size_t n) {
   size_t i = 0;
-  if (!src || (((uintptr_t)dst ^ (uintptr_t)src) & 7) == 0) {
-    for (; i < n && ((uintptr_t)(dst + i) & 7); i++) dst[i] = src ? src[i] : 0;
-    for (; i + 8 <= n; i += 8) *(gemmini_u64a *)(dst + i) = src ? *(const gemmini_u64a *)(src + i) : 0;
+  if (!src) { /* (separate loops: a test of src inside one costs ~10 instructions per word) */
+    for (; i < n && ((uintptr_t)(dst + i) & 7); i++) dst[i] = 0;
+    for (; i + 8 <= n; i += 8) *(gemmini_u64a *)(dst + i) = 0;
+    for (; i < n; i++) dst[i] = 0;
+    return;
   }
-  for (; i < n; i++) dst[i] = src ? src[i] : 0;
+  if ((((uintptr_t)dst ^ (uintptr_t)src) & 7) == 0) {
+    for (; i < n && ((uintptr_t)(dst + i) & 7); i++) dst[i] = src[i];
+    for (; i + 32 <= n; i += 32) {
+      const gemmini_u64a *s = (const gemmini_u64a *)(src + i);
+      gemmini_u64a *d = (gemmini_u64a *)(dst + i);
+      const uint64_t a = s[0], b = s[1], c = s[2], e = s[3];
+      d[0] = a, d[1] = b, d[2] = c, d[3] = e;
+    }
+    for (; i + 8 <= n; i += 8) *(gemmini_u64a *)(dst + i) = *(const gemmini_u64a *)(src + i);
+  }
+  for (; i < n; i++) dst[i] = src[i];
 }
 
 static elem_t gemmini_pack_buf[GEMMINI_PACK_BYTES + 8] __attribute__((aligned(64)));
