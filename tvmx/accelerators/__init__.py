@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -56,7 +57,15 @@ class Accelerator(Protocol):
         ...
 
     def unsupported_layer(self, op: str, sizes: dict[str, int], executor: Executor) -> str | None:
-        """Why an offload candidate with these call sizes cannot run on the accelerator, or None."""
+        """Why an offload candidate with these call sizes (a fused max pool's among them) cannot run
+        on the accelerator, or None."""
+        ...
+
+    def glue_c(self, header: str, functions: dict[str, str]) -> str:
+        """accel_glue.c, which includes `header`: for each op's header function in `functions`, a C
+        wrapper named offload.kernels.wrapper_name(function) that takes the kernel call's arguments
+        (int64 sizes, float scales, the activation, void* buffers, then the schedule's args) and
+        calls the header's function."""
         ...
 
     def schedule_kernel(self, op: str, sizes: dict[str, int], kernel: str, executor: Executor) -> KernelSchedule:
@@ -82,12 +91,25 @@ class Accelerator(Protocol):
         ...
 
 
+# kind -> (module, class): imported on first use, so that a target loads only its own accelerator's
+# code. The class has `from_target(target)` and `check_section(section, path)`.
+KINDS: dict[str, tuple[str, str]] = {"gemmini": ("tvmx.accelerators.gemmini", "Gemmini")}
+
+
 def accelerator_for(target: Target) -> Accelerator | None:
     if target.accelerator is None:
         return None
-    kind = target.accelerator["kind"]
-    if kind == "gemmini":
-        from tvmx.accelerators.gemmini import Gemmini  # imported lazily: only gemmini targets need it
+    accelerator: Accelerator = _kind_class(target.accelerator["kind"], target.path).from_target(target)
+    return accelerator
 
-        return Gemmini.from_target(target)
-    raise InputError(f"{target.path}: $.accelerator.kind: unknown accelerator '{kind}'", hint="known: gemmini")
+
+def check_accelerator_section(kind: str, section: dict[str, Any], path: Path) -> None:
+    """The accelerator kind's own checks of a target's accelerator section (its hardware limits)."""
+    _kind_class(kind, path).check_section(section, path)
+
+
+def _kind_class(kind: str, path: Path) -> Any:
+    if kind not in KINDS:
+        raise InputError(f"{path}: $.accelerator.kind: unknown accelerator '{kind}'", hint=f"known: {', '.join(KINDS)}")
+    module, name = KINDS[kind]
+    return getattr(importlib.import_module(module), name)

@@ -13,7 +13,7 @@ from tvmx.accelerators import KernelSchedule, ProfileCounters, SimulatorExtras
 from tvmx.build.builddir import atomic_write
 from tvmx.errors import GuestError, InputError
 from tvmx.simulator.extension import build_extension
-from tvmx.target.checks import resolve_file
+from tvmx.target.checks import fail, resolve_file
 from tvmx.target.model import Target
 from tvmx.toolchain.command import Executor
 
@@ -25,6 +25,8 @@ CANDIDATE = "tuning candidate"
 
 CONFIG_ENV = "TVMX_GEMMINI_CONFIG"  # key/value file read by the model at start-up
 STATS_ENV = "TVMX_GEMMINI_STATS"  # JSON counters written by the model at exit
+MAX_ROWS = 1 << 29  # local addresses keep the row index in bits [28:0]; bits 31..29 are flags
+MAX_POOL = 3  # config_mvout has 2-bit pool size and stride fields
 TIMING_KEYS = ("dma_latency", "dma_request_cycles", "spad_read_latency", "compute_cycles", "preload_cycles",
                "pipeline_latency", "config_cycles")
 
@@ -115,6 +117,23 @@ class Gemmini:
                              hint="accelerator.header and simulator.extension.source are relative to the target")
         return cls(target.name, GemminiConfig.from_sections(acc, timing), header, source, ext["name"])
 
+    @staticmethod
+    def check_section(acc: dict[str, Any], path: Path) -> None:
+        """The hardware limits of a target's accelerator section (the schema has checked its form)."""
+        dim = acc["dim"]
+        for name, elem_bytes in (("scratchpad", 1), ("accumulator", 4)):
+            mem = acc[name]
+            rows = mem["size_kib"] * 1024 // (dim * elem_bytes)  # a KiB holds whole rows (at most 128 bytes each)
+            where = f"$.accelerator.{name}.size_kib"
+            if rows < dim:
+                fail(path, where, f"{mem['size_kib']} KiB holds {rows} rows: less than one {dim}x{dim} tile")
+            if rows > MAX_ROWS:
+                fail(path, where, f"{rows} rows do not fit the 29-bit row field of a local address")
+        dma = acc["dma"]
+        if dma["max_bytes"] < dma["bus_bits"] // 8:
+            fail(path, "$.accelerator.dma.max_bytes",
+                 f"{dma['max_bytes']} is smaller than one {dma['bus_bits']}-bit beat")
+
     def include_dirs(self, build_dir: Path) -> tuple[Path, ...]:
         """Writes gemmini_params.h into build_dir/include; returns it and gemmini.h's folder."""
         inc = build_dir / "include"
@@ -124,6 +143,11 @@ class Gemmini:
         if not params.is_file() or params.read_text() != text:  # keep the mtime for unchanged configs
             atomic_write(params, text)  # a concurrent compile never reads half a header
         return (inc, self.header.parent)
+
+    def glue_c(self, header: str, functions: dict[str, str]) -> str:
+        from tvmx.accelerators.gemmini_glue import glue_c
+
+        return glue_c(header, functions)
 
     @property
     def flows(self) -> tuple[int, ...]:
@@ -138,6 +162,9 @@ class Gemmini:
 
         if op != "conv2d":
             return None  # matmuls and adds tile any size
+        if sizes["pool_size"] > MAX_POOL or sizes["pool_stride"] > MAX_POOL:
+            return (f"MaxPool {sizes['pool_size']}x{sizes['pool_size']}/{sizes['pool_stride']}: "
+                    f"mvout pools windows and strides up to {MAX_POOL}")
         probe = probe_for(self, executor)
         shape = ConvShape.from_sizes(sizes)
         if probe.conv_is_matmul(shape) or probe.conv_prefers_im2col(shape) or probe.conv(shape) is not None:

@@ -158,7 +158,7 @@ CONV_FIELDS = len(fields(ConvTiling))
 
 
 def conv_call_args(conv: ConvTiling, matmul: MatmulTiling) -> dict[str, int]:
-    """The arguments a conv kernel's call appends, by C parameter name (glue_c declares the same):
+    """The arguments a conv kernel's call appends, by C parameter name (gemmini_glue declares the same):
     the conv tiling, then the matmul tiling of a conv run as a matmul (1x1, or by im2col; conv part
     all 0), or all 0 there for a conv run as such."""
     names = [f.name for f in fields(ConvTiling)] + [f"mm_{f.name}" for f in fields(MatmulTiling)]
@@ -166,7 +166,7 @@ def conv_call_args(conv: ConvTiling, matmul: MatmulTiling) -> dict[str, int]:
 
 
 def matmul_call_args(t: MatmulTiling) -> dict[str, int]:
-    """The arguments a matmul kernel's call appends, by C parameter name (glue_c declares the same)."""
+    """The arguments a matmul kernel's call appends, by C parameter name (gemmini_glue declares the same)."""
     return dict(zip((f.name for f in fields(MatmulTiling)), astuple(t), strict=True))
 
 

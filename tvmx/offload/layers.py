@@ -141,9 +141,6 @@ def pack_groups(weight: np.ndarray, groups: int, dim: int) -> np.ndarray:
     return out
 
 
-MAX_POOL = 3  # Gemmini's config_mvout has 2-bit pool size and stride fields
-
-
 def analyze_pool(pool: Any, conv_q: Any, pool_q: Any) -> Pool:
     """The Pool of quantize(max_pool2d(dequantize(conv output))), or raise Rejected: it must be the
     conv's own int8 values that are pooled (one scale, zero point 0)."""
@@ -155,8 +152,6 @@ def analyze_pool(pool: Any, conv_q: Any, pool_q: Any) -> Pool:
         raise Rejected(f"MaxPool window {size}, strides {strides}, pads {pads}: mvout pools square windows")
     if pads[0] >= size[0]:
         raise Rejected("MaxPool padding as wide as its window")
-    if size[0] > MAX_POOL or strides[0] > MAX_POOL:
-        raise Rejected(f"MaxPool {size[0]}x{size[0]}/{strides[0]}: mvout pools windows and strides up to {MAX_POOL}")
     if _scalar(pool_q.args[1], "output") != _scalar(conv_q.args[1], "output"):
         raise Rejected("MaxPool requantizes to another scale")
     _zero(pool_q.args[2], "output")

@@ -74,7 +74,7 @@ def build_once(final: Path, command: Callable[[Path], Command], executor: Execut
     gets the lock second finds the file built and uses it. The temporary name is unique to the process, and
     the rename is atomic, so no process ever loads half a library.
 
-    The callers (the Spike model, the Gemmini tiling probe) load the file as soon as this returns,
+    The callers (a Spike model, an accelerator's host-side helper) load the file as soon as this returns,
     so a dry run cannot skip the build: a cache artifact missing under `--dry-run` is built for real
     (it is a host helper in the cache, never part of the build folder) and its command is printed
     like the others, marked as run. Everything the build folder would get is still only printed."""

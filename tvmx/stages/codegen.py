@@ -10,7 +10,6 @@ import numpy as np
 
 from tvmx.accelerators import ProfileCounters
 from tvmx.build.builddir import atomic_write
-from tvmx.offload import kernels
 from tvmx.stages import kernels_c
 from tvmx.stages.artifacts import BufferRef, ExecutionPlan, GeneratedSources, LoweredModule
 from tvmx.stages.context import StageContext
@@ -169,7 +168,8 @@ def run(ctx: StageContext, lowered: LoweredModule) -> GeneratedSources:
     out_dir = ctx.stage_dir(5, "codegen")
     kernels_src, kernels_h = kernels_c.generate(lowered.mod)
     blob, offsets = pack_weights(lowered.plan.constants)
-    counters = ctx.accelerator.profile_counters() if ctx.accelerator is not None else None
+    accelerator = ctx.accelerator
+    counters = accelerator.profile_counters() if accelerator is not None else None
     files = {
         "kernels.c": kernels_src,
         "kernels.h": kernels_h,
@@ -178,9 +178,9 @@ def run(ctx: StageContext, lowered: LoweredModule) -> GeneratedSources:
         "io.json": json.dumps(io_description(lowered.plan, counters), indent=2) + "\n",
     }
     functions = ctx.offload_functions
-    if functions and "tvmx_" in kernels_src:
+    if functions and accelerator is not None and "tvmx_" in kernels_src:
         header = Path(str(ctx.target.accelerator["header"])).name  # type: ignore[index]
-        files["accel_glue.c"] = kernels.glue_c(header, functions)
+        files["accel_glue.c"] = accelerator.glue_c(header, functions)
     atomic_write(out_dir / "weights.bin", blob)
     for name, text in files.items():
         atomic_write(out_dir / name, text)

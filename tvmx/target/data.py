@@ -1,4 +1,4 @@
-"""Where the data shipped with tvmx lives: `targets/` (with the Gemmini header and Spike model),
+"""Where the data shipped with tvmx lives: `targets/` (with the accelerators' headers and Spike models),
 `configs/` and the bare-metal `runtime/`.
 
 An installed wheel holds them inside the package (tvmx/targets/..., tvmx/configs/...: pyproject.toml

@@ -16,7 +16,7 @@ _LOCAL_INCLUDE = re.compile(r'^\s*#\s*include\s*"([^"]+)"', re.MULTILINE)
 
 def local_includes(source: Path) -> list[Path]:
     """Files `source` includes with quotes that exist in its own folder (or below), transitively.
-    A quoted include found elsewhere (a generated header such as gemmini_params.h) is not listed:
+    A quoted include found elsewhere (a header an accelerator generates into the build) is not listed:
     what generates it is covered by its own inputs."""
     root = source.resolve().parent
     seen: dict[Path, None] = {}

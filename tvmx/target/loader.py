@@ -34,7 +34,7 @@ def schema() -> dict[str, Any]:
 
 
 def find_target(spec: str) -> Path:
-    """Resolve `gemmini`, `gemmini.yaml` or a path to a target file."""
+    """Resolve a target name (`rv64gc`), a file name (`rv64gc.yaml`) or a path to a target file."""
     candidate = Path(spec)
     if candidate.suffix in (".yaml", ".yml") and (candidate.exists() or os.sep in spec):
         if not candidate.is_file():

@@ -12,6 +12,7 @@ from tvmx.accelerators import SimulatorExtras, accelerator_for
 from tvmx.accelerators.gemmini import Gemmini
 from tvmx.errors import GuestError
 from tvmx.target import load_target
+from tvmx.toolchain.command import Executor
 
 
 def gemmini(name: str) -> Gemmini:
@@ -50,6 +51,14 @@ def test_params_header_is_rewritten_only_when_it_changes(tmp_path: Path) -> None
     other.include_dirs(tmp_path)
     assert params.read_text() == other.config.params_header() and params.stat().st_mtime > 1
     assert [p.name for p in inc.iterdir()] == ["gemmini_params.h"]
+
+
+@pytest.mark.parametrize(("size", "stride"), [(4, 4), (2, 5)])
+def test_pools_beyond_the_mvout_fields_stay_on_the_cpu(size: int, stride: int) -> None:
+    sizes = {"batch": 1, "in_h": 16, "in_w": 16, "groups": 1, "in_c": 16, "out_c": 16, "out_h": 16, "out_w": 16,
+             "stride": 1, "pad": 1, "kh": 3, "kw": 3, "pool_size": size, "pool_stride": stride, "pool_pad": 0}
+    reason = gemmini("gemmini").unsupported_layer("conv2d", sizes, Executor())
+    assert reason == f"MaxPool {size}x{size}/{stride}: mvout pools windows and strides up to 3"
 
 
 def test_collect_stats_adds_stalls_and_drain(tmp_path: Path) -> None:

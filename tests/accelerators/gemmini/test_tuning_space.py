@@ -27,7 +27,6 @@ from tvmx.accelerators.gemmini_tiling import (
     MatmulTiling,
     probe_for,
 )
-from tvmx.offload.kernels import glue_c
 from tvmx.simulator.guest import check_exit
 from tvmx.target import load_target
 from tvmx.toolchain.command import Executor
@@ -189,19 +188,6 @@ def test_add_has_only_its_default() -> None:
     assert space_of(g, "add", {"n": 1000}) == [g.schedule_kernel("add", {"n": 1000}, "k", Executor())]
 
 
-def test_glue_takes_the_arguments_the_schedules_append() -> None:
-    """glue_c's wrappers end with exactly the parameters the schedules' args fill, in order."""
-    glue = glue_c("gemmini.h", FUNCTIONS)
-    g = gemmini("gemmini")
-    for op, sizes, fn in (("matmul", MATMULS[0].sizes, "tvmx_tiled_matmul"),
-                          ("conv2d", conv_sizes(CONVS[0]), "tvmx_tiled_conv_grouped"),
-                          ("conv2d", conv_sizes(CONVS[-1]), "tvmx_tiled_conv_grouped")):
-        params = glue.split(f"int32_t {fn}(")[1].split(")")[0].replace("\n", " ").split(",")
-        names = [p.split()[-1] for p in params]
-        args = g.schedule_kernel(op, sizes, "k", Executor()).detail["tiling"]
-        assert names[-len(args):] == list(args), (op, names)
-
-
 # ---------------------------------------------------------------- candidates on the simulator
 
 def sample(space: list[KernelSchedule], n: int = SAMPLE) -> list[KernelSchedule]:
@@ -255,7 +241,7 @@ def program(g: Gemmini, rng: np.random.Generator) -> tuple[str, str, dict[str, n
 def candidates_run(rig: Rig) -> tuple[GuestRun, dict[str, np.ndarray], dict[str, int]]:
     data, source, want, counts = program(rig.gemmini, np.random.default_rng(17 + rig.dim))
     (rig.workdir / "space").mkdir(exist_ok=True)
-    (rig.workdir / "space" / "accel_glue.c").write_text(glue_c("gemmini.h", FUNCTIONS))
+    (rig.workdir / "space" / "accel_glue.c").write_text(rig.gemmini.glue_c("gemmini.h", FUNCTIONS))
     src = rig.workdir / "space.c"
     src.write_text(source)
     elf = rig.build("space", src, data=data)
