@@ -224,7 +224,7 @@ def run_cmd(path: Path, target: str | None, inputs: Path | None, seed: int | Non
     result = run_build(tgt, path, load_inputs(io, inputs, seed), output_dir, timeout=timeout, chart=profile)
     ui.result({"build_dir": str(path), "target": tgt.name, "outputs": _outputs_doc(result.outputs, result.files),
                "stats": result.stats, "files": [str(f) for f in result.files],
-               "profile": result.profile.to_json() if profile and result.profile else None})
+               "profile": result.profile.to_json() if result.profile else None})  # run/profile.json's
     _print_outputs(result.outputs)
     if profile:
         _print_profile(result.profile)
