@@ -87,7 +87,10 @@ def clean(model: Path, tmp_path_factory: pytest.TempPathFactory) -> Clean:
 def kill_during(argv: list[str], folder: Path, stages_done: int, delay: float) -> bool:
     """Start `argv` in its own process group; once its manifest records `stages_done` finished stages
     (the next one is running), wait `delay` s and SIGKILL the group. False if it finished first."""
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    scratch = folder.parent / f"{folder.name}.tmp"  # what the kill leaves of its temporary files stays here
+    scratch.mkdir(exist_ok=True)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                            env={**os.environ, "TMPDIR": str(scratch)})
     while proc.poll() is None:
         manifest = read_manifest(folder)
         if manifest is not None and len(manifest["stages"]) >= stages_done:

@@ -63,7 +63,9 @@ def test_a_killed_tune_remeasures_nothing_that_finished(tmp_path: Path, int8_mod
     records = tmp_path / "rec"
     argv = [sys.executable, "-m", "tvmx", "tune", str(int8_models["cnn"]), "-t", "rv64gc", "--trials", "10",
             "-j", "2", "--records", str(records), "--only", "fused_conv2d*"]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    # (the kill leaves its measuring processes' temporary folders: in tmp_path, not in /tmp)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                            env={**os.environ, "TMPDIR": str(tmp_path)})
     deadline = time.monotonic() + 300
     while len(_records_lines(records)) < 4 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.2)
