@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import onnx
 from tvmx import samples
 from tvmx.options import make_options
 from tvmx.quantize import quantize_model
+from tvmx.stages.import_onnx import graph_macs
 from tvmx.target import load_target
 from tvmx.verify.flow import verify_model
 
@@ -38,25 +38,6 @@ BUILDERS = {
 }
 DEFAULT_MODELS = ("mlp", "cnn", "cnn_ort", "dwsep", "attention", "squeezenet")
 AS_IS = {"cnn_ort"}  # quantized without onnxruntime's pre-processing
-
-
-def model_macs(model: onnx.ModelProto) -> int:
-    """Multiply-accumulates of every Conv, MatMul and Gemm of the (float) model, from inferred shapes."""
-    inferred = onnx.shape_inference.infer_shapes(model)
-    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
-              for v in [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]}
-    shapes.update({t.name: list(t.dims) for t in model.graph.initializer})
-    total = 0
-    for node in inferred.graph.node:
-        out = shapes.get(node.output[0], [])
-        if node.op_type == "Conv":
-            w = shapes[node.input[1]]  # [C_out, C_in / groups, KH, KW]
-            total += math.prod(out) * math.prod(w[1:])
-        elif node.op_type in ("MatMul", "Gemm"):
-            a = shapes[node.input[0]]
-            trans_a = any(at.name == "transA" and at.i for at in node.attribute)
-            total += math.prod(out) * (a[-2] if trans_a else a[-1])
-    return total
 
 
 def _lsb(report: Any) -> str:
@@ -79,7 +60,7 @@ def main() -> None:
             src, qdq = Path(tmp) / f"{name}.onnx", Path(tmp) / f"{name}.int8.onnx"
             model = BUILDERS[name]()
             onnx.save(model, str(src))
-            macs = model_macs(model)
+            macs = graph_macs(model)
             quantize_model(src, qdq, load_target("gemmini"), random_n=8, seed=1, pre_process=name not in AS_IS)
             cpu = verify_model(qdq, load_target("rv64gc"), make_options(), Path(tmp) / f"{name}-cpu", seed=5)
             for target_name in args.targets.split(","):

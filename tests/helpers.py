@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 from click.testing import CliRunner, Result
-from onnx import TensorProto, helper, numpy_helper, shape_inference
+from onnx import TensorProto, helper, numpy_helper
 
 from tvmx.cli import cli
 
@@ -54,22 +54,3 @@ def assert_error(result: Result, code: int, *fragments: str) -> None:
     assert "Traceback" not in result.output
     for fragment in fragments:
         assert fragment in errors[0], errors[0]
-
-
-def analytic_macs(model: onnx.ModelProto) -> int:
-    """Multiply-accumulates of every Conv, Gemm and MatMul, from the graph's shapes."""
-    inferred = shape_inference.infer_shapes(model)
-    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
-              for v in [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]}
-    for init in model.graph.initializer:
-        shapes[init.name] = list(numpy_helper.to_array(init).shape)
-    total = 0
-    for node in model.graph.node:
-        if node.op_type == "Conv":
-            out, weight = shapes[node.output[0]], shapes[node.input[1]]
-            total += int(np.prod(out)) * int(np.prod(weight[1:]))  # each output: Cin/groups x kh x kw
-        elif node.op_type in ("Gemm", "MatMul"):
-            out, a = shapes[node.output[0]], shapes[node.input[0]]
-            trans_a = any(at.name == "transA" and at.i for at in node.attribute)
-            total += int(np.prod(out)) * (a[-2] if trans_a else a[-1])
-    return total

@@ -11,7 +11,14 @@ from onnx import TensorProto, helper, numpy_helper
 
 from tvmx.errors import InputError, UnsupportedError
 from tvmx.stages.artifacts import TensorSpec
-from tvmx.stages.import_onnx import _relax_from_onnx, check_ops, graph_inputs, load_onnx, upsample_scales_as_attribute
+from tvmx.stages.import_onnx import (
+    _relax_from_onnx,
+    check_ops,
+    graph_inputs,
+    graph_macs,
+    load_onnx,
+    upsample_scales_as_attribute,
+)
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -77,3 +84,18 @@ def test_upsample_the_converter_gets_wrong_is_refused(mode: str, constant: bool,
     with pytest.raises(UnsupportedError, match=re.escape(words)) as info:
         upsample_scales_as_attribute(_upsample(mode, constant))
     assert "Upsample node '#0'" in str(info.value) and info.value.hint
+
+
+def test_graph_macs_counts_grouped_convs_and_transposed_gemms() -> None:
+    """A grouped conv (each output: C_in/groups x kh x kw) and a Gemm with transA (K from A's rows)."""
+    w = numpy_helper.from_array(np.zeros((8, 2, 3, 3), np.float32), "w")  # 8 out, 4 in, groups 2
+    b = numpy_helper.from_array(np.zeros((8 * 4 * 4, 5), np.float32), "b")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], group=2),
+             helper.make_node("Reshape", ["c", "s"], ["r"]),
+             helper.make_node("Transpose", ["r"], ["t"], perm=[1, 0]),
+             helper.make_node("Gemm", ["t", "b"], ["y"], transA=1)]
+    shape = numpy_helper.from_array(np.array([1, -1], np.int64), "s")
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 4, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5])], [w, b, shape])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    assert graph_macs(model) == 8 * 4 * 4 * (2 * 3 * 3) + 5 * 128

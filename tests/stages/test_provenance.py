@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from helpers import analytic_macs
 from onnx import TensorProto, helper, numpy_helper
 
 from tvmx import samples
 from tvmx.options import make_options
 from tvmx.pipeline import compile_model
 from tvmx.quantize import quantize_model
+from tvmx.stages.import_onnx import graph_macs
 from tvmx.stages.provenance import binding_hint, node_index
 from tvmx.stages.registry import find_stage
 from tvmx.target import load_target
@@ -52,7 +52,7 @@ def test_every_node_of_the_sample_cnn_is_in_one_kernel_and_the_macs_are_the_grap
         if node.op_type == "BatchNormalization":  # (folded into the conv that feeds it)
             conv = next(n for n in model.graph.node if n.output[0] == node.input[0])
             assert by_node[node.name] == by_node[conv.name], (node.name, kernels)
-    assert sum(k["macs"] for k in kernels.values()) == analytic_macs(model)
+    assert sum(k["macs"] for k in kernels.values()) == graph_macs(model)
     assert all(k["macs"] == 0 for k in kernels.values() if not any(n.startswith(("conv", "gemm")) for n in k["nodes"]))
 
 

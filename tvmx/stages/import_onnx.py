@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import re
 import sys
 from collections.abc import Iterator
@@ -173,6 +174,26 @@ def _static_input_shape(value: onnx.ValueInfoProto) -> tuple[int, ...]:
         raise UnsupportedError(f"input '{value.name}' has an empty dimension: shape [{shown}]",
                                hint="every input must hold at least one element: check the exporter")
     return tuple(d for d in dims if d is not None)
+
+
+def graph_macs(model: onnx.ModelProto) -> int:
+    """Multiply-accumulates of every Conv, Gemm and MatMul, from the graph's inferred shapes: what the
+    benchmarks' end-to-end utilisation divides by, and what the profile's MACs (counted in the
+    kernels) must add up to."""
+    inferred = onnx.shape_inference.infer_shapes(model)
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+              for v in [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]}
+    shapes.update({t.name: list(t.dims) for t in model.graph.initializer})
+    total = 0
+    for node in inferred.graph.node:
+        out = shapes.get(node.output[0], [])
+        if node.op_type == "Conv":
+            total += math.prod(out) * math.prod(shapes[node.input[1]][1:])  # each output: C_in/groups x kh x kw
+        elif node.op_type in ("Gemm", "MatMul"):
+            a = shapes[node.input[0]]
+            trans_a = any(at.name == "transA" and at.i for at in node.attribute)
+            total += math.prod(out) * (a[-2] if trans_a else a[-1])
+    return total
 
 
 def check_ops(model: onnx.ModelProto) -> None:
