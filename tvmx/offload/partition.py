@@ -18,7 +18,7 @@ from tvmx.offload.patterns import fusion_patterns
 from tvmx.offload.qdq_simplify import clip_to_relu, collapse_reshapes, simplify_qdq, sum_to_add
 from tvmx.offload.resadd import AddResult, offload_residual_adds
 from tvmx.offload.rewrite import bindings, op_name, rewrite_main
-from tvmx.stages.provenance import KernelWork, restore_names
+from tvmx.stages.provenance import KernelWork, labels_of, node_label, restore_names
 
 Unsupported = Callable[[str, dict[str, int]], "str | None"]
 CANDIDATE_OPS = {"relax.matmul": ("MatMul", "Gemm"), "relax.nn.conv2d": ("Conv",), "relax.nn.max_pool2d": ("MaxPool",)}
@@ -39,6 +39,9 @@ class OffloadReport:
     accelerator: str
     layout_transforms: int = 0  # transposes left at run time (NCHW graph around NHWC accelerator layers)
     entries: list[ReportEntry] = field(default_factory=list)
+    # accelerator kernel -> every ONNX node its layer absorbed (quantize, dequantize, activation,
+    # weights' dequantize), beside the entry's node: for kernels.json
+    absorbed: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def offloaded(self) -> int:
@@ -53,7 +56,7 @@ class OffloadReport:
         work: dict[str, KernelWork] = {}
         for e in self.entries:
             if e.kernel:
-                work.setdefault(e.kernel, KernelWork()).add([e.node], e.macs)
+                work.setdefault(e.kernel, KernelWork()).add([*self.absorbed.get(e.kernel, []), e.node], e.macs)
         return work
 
     def text(self) -> str:
@@ -177,7 +180,7 @@ def partition(mod: Any, model: onnx.ModelProto, prefix: str, functions: dict[str
     candidates = _candidate_ops(mod["main"])
     fused = restore_names(mod["main"], relax.transform.FuseOpsByPattern(
         fusion_patterns(prefix, set(functions), matcher.check, matcher.attrs), bind_constants=True)(mod))
-    fused, kernels_of = _lower_composites(fused, matcher, functions)
+    fused, kernels_of, absorbed = _lower_composites(fused, matcher, functions)
     fused = simplify_qdq(fused)
     fused = sink_transposes(fused)
     fused, matmuls = (offload_activation_matmuls(fused, functions["matmul"], unsupported) if "matmul" in functions
@@ -185,7 +188,9 @@ def partition(mod: Any, model: onnx.ModelProto, prefix: str, functions: dict[str
     fused, adds = (offload_residual_adds(fused, {op: functions[op] for op in ("add", "add3") if op in functions})
                    if "add" in functions else (fused, []))
     fused = collapse_reshapes(fused)  # the reshapes around accelerator matmuls, back to back
-    report = OffloadReport(prefix, layout_transforms=_count_transposes(fused["main"]))
+    labels = [node_label(i, node) for i, node in enumerate(model.graph.node)]
+    report = OffloadReport(prefix, layout_transforms=_count_transposes(fused["main"]),
+                           absorbed={k: labels_of(names, labels) for k, names in absorbed.items()})
     onnx_nodes = _onnx_candidates(model)
     values = bindings(mod["main"])
     activation_results = iter(matmuls)
@@ -281,17 +286,22 @@ def _onnx_candidates(model: onnx.ModelProto) -> dict[str, list[tuple[str, str]]]
     return out
 
 
-def _lower_composites(mod: Any, matcher: _Matcher, functions: dict[str, str]) -> tuple[Any, dict[Any, Any]]:
-    """Each composite call becomes call_tir(kernel, [x, weight, bias])."""
+def _lower_composites(mod: Any, matcher: _Matcher,
+                      functions: dict[str, str]) -> tuple[Any, dict[Any, Any], dict[str, list[str]]]:
+    """Each composite call becomes call_tir(kernel, [x, weight, bias]). Also returns each kernel's
+    composite's binding names (which keep the nodes they were named after)."""
     from tvm import relax
 
     kernels_of: dict[Any, tuple[QLayer, str]] = {}
+    absorbed: dict[str, list[str]] = {}
     by_function: dict[str, QLayer] = {}
     core_by_function: dict[str, Any] = {}
+    names_by_function: dict[str, list[str]] = {}
     for gv, func in mod.functions.items():
         if isinstance(func, relax.Function) and func.attrs is not None and "tvmx.layer" in func.attrs:
             by_function[gv.name_hint] = _layer_of(func, matcher)
             core_by_function[gv.name_hint] = matcher.core_of[int(func.attrs["tvmx.layer"])]
+            names_by_function[gv.name_hint] = [b.var.name for block in func.body.blocks for b in block.bindings]
 
     @relax.expr_functor.mutator
     class Rewriter(relax.PyExprMutator):  # type: ignore[misc]
@@ -304,6 +314,7 @@ def _lower_composites(mod: Any, matcher: _Matcher, functions: dict[str, str]) ->
                 layer = by_function[call.op.name_hint]
                 name = f"accel_{layer.op}_{len(kernels_of)}"
                 kernels_of[core_by_function[call.op.name_hint]] = (layer, name)
+                absorbed[name] = names_by_function[call.op.name_hint]
                 channels = layer.weight.shape[1] if layer.op == "matmul" else layer.out_shape[1]
                 bias = layer.bias if layer.bias is not None else np.zeros(channels, np.int32)
                 consts = [relax.const(layer.weight), relax.const(bias.astype(np.int32))]
@@ -323,7 +334,7 @@ def _lower_composites(mod: Any, matcher: _Matcher, functions: dict[str, str]) ->
                 return relax.op.permute_dims(y, [0, 3, 1, 2])
             return call
 
-    return rewrite_main(Rewriter(mod), mod), kernels_of
+    return rewrite_main(Rewriter(mod), mod), kernels_of, absorbed
 
 
 def _layer_of(func: Any, matcher: _Matcher) -> QLayer:

@@ -29,6 +29,12 @@ def node_label(index: int, node: onnx.NodeProto) -> str:
     return node.name or f"{node.op_type}#{index}"
 
 
+def labels_of(var_names: list[str], labels: list[str]) -> list[str]:
+    """The labels (by node index) of the nodes these binding names were named after, in graph order."""
+    indices = sorted({i for i in map(node_index, var_names) if i is not None and i < len(labels)})
+    return [labels[i] for i in indices]
+
+
 def binding_hint(index: int, label: str) -> str:
     return f"n{index}__" + re.sub(r"\W", "_", label)[:40]
 
@@ -233,7 +239,9 @@ class KernelWork:
     macs: int = 0
 
     def add(self, labels: list[str], macs: int) -> None:
-        self.nodes += [n for n in labels if n not in self.nodes]
+        for label in labels:
+            if label not in self.nodes:
+                self.nodes.append(label)
         self.macs += macs
 
 
@@ -274,8 +282,7 @@ class Provenance:
         return {"format": FORMAT, "kernels": {k: asdict(w) for k, w in sorted(self.work.items())}}
 
     def labels_of(self, var_names: list[str]) -> list[str]:
-        indices = sorted({i for i in map(node_index, var_names) if i is not None and i < len(self.labels)})
-        return [self.labels[i] for i in indices]
+        return labels_of(var_names, self.labels)
 
     def kernel_work(self, mod: Any) -> dict[str, KernelWork]:
         import tvm
