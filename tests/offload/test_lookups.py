@@ -67,7 +67,8 @@ def test_a_lookup_whose_index_could_leave_the_table_stays_a_take() -> None:
 
 
 def test_a_lookup_of_a_lookup_is_one_lookup_of_the_same_values() -> None:
-    """A sigmoid's table then a concat's requantization: one composed table, every int8 input."""
+    """A sigmoid's table then a concat's requantization: one composed table, every int8 input; it
+    takes the name of the sigmoid's lookup, the one named after an ONNX node."""
     from tvm import relax
 
     rng = np.random.default_rng(1)
@@ -75,11 +76,12 @@ def test_a_lookup_of_a_lookup_is_one_lookup_of_the_same_values() -> None:
     x = np.arange(-128, 128, dtype=np.int8).reshape(1, 256)
 
     def twice(bb: Any, v: Any) -> Any:
-        first = bb.emit(relax.op.take(relax.const(inner), v, axis=0, mode="wrap"))
+        first = bb.emit(relax.op.take(relax.const(inner), v, axis=0, mode="wrap"), name_hint="n7__sigmoid_1_Q")
         return relax.op.take(relax.const(outer), first, axis=0, mode="wrap")
 
     mod = _module(twice, x.shape)
     lowered = lower_lookups(mod)
     assert lowered["main"].script().count("int8_lookup") == 1
+    assert [b.var.name for block in lowered["main"].body.blocks for b in block.bindings] == ["n7__sigmoid_1_Q"]
     assert np.array_equal(_run(lowered, x), _run(mod, x))
     assert np.array_equal(_run(mod, x), outer[inner[x.astype(np.int64) & 255].astype(np.int64) & 255])

@@ -12,11 +12,13 @@ clamp never acts), so the values are the same.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import numpy as np
 
-from tvmx.offload.rewrite import constant_array, op_name, rewrite_main
+from tvmx.offload.rewrite import bindings, constant_array, op_name, rewrite_main
+from tvmx.stages.provenance import node_index
 
 EIGHT_BIT = {"int8": -128, "uint8": 0}  # dtype -> its smallest value
 
@@ -45,11 +47,28 @@ def _wrapped_table(call: Any) -> np.ndarray | None:
 
 def compose_lookups(mod: Any) -> Any:
     """A lookup of a lookup (a sigmoid's table, then a concat's requantization) as one: entry i of
-    the composed table is outer[inner[i] mod 256], the entry the two lookups reach in turn."""
+    the composed table is outer[inner[i] mod 256], the entry the two lookups reach in turn. Where
+    the outer lookup is tvmx's own (named after no node) and the inner is used only there, the
+    composed one takes the inner's name: it computes the inner's nodes (stages/provenance.py)."""
     from tvm import relax
+
+    main = mod["main"]
+    uses = Counter(v for value in [*bindings(main).values(), main.body.body] for v in relax.analysis.free_vars(value))
 
     @relax.expr_functor.mutator
     class Compose(relax.PyExprMutator):  # type: ignore[misc]
+        def visit_var_binding_(self, binding: Any) -> None:
+            value = binding.value
+            inner = value.args[1] if _wrapped_table(value) is not None else None
+            if not (isinstance(inner, relax.Var) and node_index(binding.var.name) is None and uses[inner] == 1
+                    and node_index(inner.name) is not None and _wrapped_table(self.lookup_binding(inner)) is not None):
+                super().visit_var_binding_(binding)
+                return
+            cls = relax.DataflowVar if isinstance(binding.var, relax.DataflowVar) else relax.Var
+            named = cls(inner.name, binding.var.ty)
+            self.set_var_remap(binding.var, named)
+            self.builder_.emit_normalized(relax.VarBinding(named, self.visit_expr(value)))
+
         def visit_call_(self, call: Any) -> Any:
             call = super().visit_call_(call)
             outer = _wrapped_table(call)
