@@ -40,7 +40,7 @@ class OffloadReport:
     layout_transforms: int = 0  # transposes left at run time (NCHW graph around NHWC accelerator layers)
     entries: list[ReportEntry] = field(default_factory=list)
     # accelerator kernel -> every ONNX node its layer absorbed (quantize, dequantize, activation,
-    # weights' dequantize), beside the entry's node: for kernels.json
+    # weights' dequantize; a residual add's too), beside the entry's node: for kernels.json
     absorbed: dict[str, list[str]] = field(default_factory=dict)
 
     @property
@@ -221,6 +221,11 @@ def partition(mod: Any, model: onnx.ModelProto, prefix: str, functions: dict[str
             reason = matcher.reasons.get(core) or _no_match_reason(core)
             report.entries.append(ReportEntry(label, op_type, "cpu", reason))
     report.entries += _residual_entries(model, adds, set(functions))
+    add_names: dict[str, list[str]] = {}
+    for add in adds:
+        if add.kernel:
+            add_names.setdefault(add.kernel, []).extend(add.absorbed)
+    report.absorbed.update({k: labels_of(names, labels) for k, names in add_names.items()})
     return fused, report
 
 
@@ -302,6 +307,10 @@ def _lower_composites(mod: Any, matcher: _Matcher,
             by_function[gv.name_hint] = _layer_of(func, matcher)
             core_by_function[gv.name_hint] = matcher.core_of[int(func.attrs["tvmx.layer"])]
             names_by_function[gv.name_hint] = [b.var.name for block in func.body.blocks for b in block.bindings]
+    for var, value in bindings(mod["main"]).items():  # (a composite's result is bound, and named, in main)
+        if isinstance(value, relax.Call) and isinstance(value.op, relax.GlobalVar) \
+                and value.op.name_hint in names_by_function:
+            names_by_function[value.op.name_hint].append(var.name)
 
     @relax.expr_functor.mutator
     class Rewriter(relax.PyExprMutator):  # type: ignore[misc]

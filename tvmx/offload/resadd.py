@@ -27,6 +27,7 @@ class AddResult:
     kernel: str = ""
     reason: str = ""
     relu: bool = False
+    absorbed: tuple[str, ...] = ()  # the binding names the offloaded add replaced (they name its ONNX nodes)
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,19 @@ def offload_residual_adds(mod: Any, functions: dict[str, str]) -> tuple[Any, lis
     from tvm import relax
 
     roots, results = _plan(mod["main"], "add3" in functions)
+    values = bindings(mod["main"])
+
+    def replaced(root: Any, operands: tuple[Any, ...]) -> tuple[str, ...]:
+        """The bindings from the int8 operands to the root: dequantizes, adds, activation, quantize."""
+        names, seen, stack = [], set(operands), [root]
+        while stack:
+            var = stack.pop()
+            if var in seen or var not in values:
+                continue
+            seen.add(var)
+            names.append(var.name)
+            stack += list(relax.analysis.free_vars(values[var]))
+        return tuple(names)
 
     @relax.expr_functor.mutator
     class Rewriter(relax.PyExprMutator):  # type: ignore[misc]
@@ -121,6 +135,7 @@ def offload_residual_adds(mod: Any, functions: dict[str, str]) -> tuple[Any, lis
             name = f"accel_add_{len({r.kernel for r in results.values() if r.kernel})}"
             for var in match.add_vars:
                 results[var].kernel, results[var].relu = name, match.add.relu
+                results[var].absorbed = replaced(binding.var, match.operands)
             source = kernels.add_source(match.add, functions[match.add.op])
             gv = self.builder_.add_func(kernels.accelerator_kernel(source, name, match.add.op), name)
             call = relax.call_tir(gv, [self.visit_expr(v) for v in match.operands],
