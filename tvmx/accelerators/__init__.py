@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import json
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -92,8 +94,16 @@ class Accelerator(Protocol):
 
 
 # kind -> (module, class): imported on first use, so that a target loads only its own accelerator's
-# code. The class has `from_target(target)` and `check_section(section, path)`.
+# code. The class has `from_target(target)` and `check_section(section, path)`; the kind's part of
+# the target schema is `<kind>.schema.json` beside it (kind_schema).
 KINDS: dict[str, tuple[str, str]] = {"gemmini": ("tvmx.accelerators.gemmini", "Gemmini")}
+
+
+def kind_schema(kind: str) -> dict[str, Any]:
+    """The kind's sections of the target schema (`<kind>.schema.json` in this package): `accelerator`,
+    the simulator's `timing`, and the `$defs` they refer to (target.loader.schema merges them)."""
+    text = resources.files(__package__).joinpath(f"{kind}.schema.json").read_text()
+    return json.loads(text)  # type: ignore[no-any-return]
 
 
 def accelerator_for(target: Target) -> Accelerator | None:

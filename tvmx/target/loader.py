@@ -29,8 +29,23 @@ def search_path() -> list[Path]:
 
 @cache
 def schema() -> dict[str, Any]:
-    text = resources.files("tvmx.target").joinpath("schema.json").read_text()
-    return json.loads(text)  # type: ignore[no-any-return]
+    """The target schema: schema.json, and each accelerator kind's own sections (its
+    `<kind>.schema.json`) as `$defs.<kind>` for `accelerator` and `$defs.<kind>_timing` for
+    `simulator.timing`."""
+    from tvmx.accelerators import KINDS, kind_schema  # (lazily: the accelerators import this package)
+
+    doc: dict[str, Any] = json.loads(resources.files("tvmx.target").joinpath("schema.json").read_text())
+    for kind in KINDS:
+        part = kind_schema(kind)
+        doc["$defs"].update(part.get("$defs", {}), **{kind: part["accelerator"], f"{kind}_timing": part["timing"]})
+
+    def any_kind(suffix: str) -> dict[str, Any]:
+        refs = [{"$ref": f"#/$defs/{kind}{suffix}"} for kind in KINDS]
+        return refs[0] if len(refs) == 1 else {"oneOf": refs}
+
+    doc["properties"]["accelerator"] = any_kind("")
+    doc["properties"]["simulator"]["properties"]["timing"] = any_kind("_timing")
+    return doc
 
 
 def find_target(spec: str) -> Path:
