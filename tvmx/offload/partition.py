@@ -188,6 +188,9 @@ def partition(mod: Any, model: onnx.ModelProto, prefix: str, functions: dict[str
     fused, adds = (offload_residual_adds(fused, {op: functions[op] for op in ("add", "add3") if op in functions})
                    if "add" in functions else (fused, []))
     fused = collapse_reshapes(fused)  # the reshapes around accelerator matmuls, back to back
+    for add in adds:  # (a Sum's two adds share one kernel)
+        if add.kernel:
+            absorbed.setdefault(add.kernel, []).extend(add.absorbed)
     labels = [node_label(i, node) for i, node in enumerate(model.graph.node)]
     report = OffloadReport(prefix, layout_transforms=_count_transposes(fused["main"]),
                            absorbed={k: labels_of(names, labels) for k, names in absorbed.items()})
@@ -221,11 +224,6 @@ def partition(mod: Any, model: onnx.ModelProto, prefix: str, functions: dict[str
             reason = matcher.reasons.get(core) or _no_match_reason(core)
             report.entries.append(ReportEntry(label, op_type, "cpu", reason))
     report.entries += _residual_entries(model, adds, set(functions))
-    add_names: dict[str, list[str]] = {}
-    for add in adds:
-        if add.kernel:
-            add_names.setdefault(add.kernel, []).extend(add.absorbed)
-    report.absorbed.update({k: labels_of(names, labels) for k, names in add_names.items()})
     return fused, report
 
 

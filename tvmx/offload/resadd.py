@@ -133,9 +133,9 @@ def offload_residual_adds(mod: Any, functions: dict[str, str]) -> tuple[Any, lis
                 super().visit_var_binding_(binding)
                 return
             name = f"accel_add_{len({r.kernel for r in results.values() if r.kernel})}"
+            absorbed = replaced(binding.var, match.operands)
             for var in match.add_vars:
-                results[var].kernel, results[var].relu = name, match.add.relu
-                results[var].absorbed = replaced(binding.var, match.operands)
+                results[var].kernel, results[var].relu, results[var].absorbed = name, match.add.relu, absorbed
             source = kernels.add_source(match.add, functions[match.add.op])
             gv = self.builder_.add_func(kernels.accelerator_kernel(source, name, match.add.op), name)
             call = relax.call_tir(gv, [self.visit_expr(v) for v in match.operands],
