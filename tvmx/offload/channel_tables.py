@@ -18,7 +18,7 @@ the accelerator's NHWC layout (the offsets are a per-channel constant).
 
 A chain with arithmetic on scalar constants only (attention's scaling of Q.K^T) is one table for
 all channels. Chains of ReLUs and requantizations alone are left to int8_tables and to the
-accelerator patterns (a ReLU after a conv is free in the accelerator's mvout).
+accelerator patterns (a ReLU after a conv is free in the accelerator's output store).
 """
 
 from __future__ import annotations
@@ -208,7 +208,7 @@ class _Planner:
     def _pooled(self, end: Any, chain: _Chain) -> tuple[Any, _Chain]:
         """quantize(max_pool2d(dequantize(chain))) on the chain's own scale is the lookup of the pooled
         input when every channel's table never decreases (max(T(a), T(b)) = T(max(a, b)); padding
-        never wins a max): the pool then runs on the chain's input (in the accelerator's mvout when
+        never wins a max): the pool then runs on the chain's input (in the accelerator's output store when
         that is a conv) and the lookup on a quarter of the elements."""
         dq = self._next(end)
         pool = self._next(dq) if dq is not None else None

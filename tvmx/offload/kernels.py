@@ -93,7 +93,8 @@ def _parse(text: str) -> Any:
 
 
 def _requant(acc: str, scale: float, relu: bool) -> str:
-    """mvout: float32 product, round half to even, saturate to int8, optional ReLU."""
+    """The accelerator's store of an accumulator: float32 product, round half to even, saturate to int8,
+    optional ReLU."""
     low = 0.0 if relu else -128.0
     return (f'T.Cast("int8", T.max(T.min(T.nearbyint(T.Cast("float32", {acc}) * T.float32({scale!r})), '
             f"T.float32(127.0)), T.float32({low})))")
@@ -235,7 +236,7 @@ def add_source(add: QAdd, function: str) -> KernelSource:
     head, ix = _grid(f"accel_{add.op}", [(f"d{i}", extent) for i, extent in enumerate(shape)])
     at = ", ".join(ix[f"d{i}"] for i in range(len(shape)))
 
-    def scaled(buf: str, scale: float) -> str:  # mvin into the accumulator: float32 product, round half to even
+    def scaled(buf: str, scale: float) -> str:  # scaled load into the accumulator: float32 product, round half to even
         return f'T.Cast("int32", T.nearbyint(T.Cast("float32", {buf}[{at}]) * T.float32({scale!r})))'
 
     summed = " + ".join(scaled(n, s) for n, s in zip(names, add.in_scales, strict=True))

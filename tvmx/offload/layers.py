@@ -11,7 +11,7 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Pool:
-    """Max pooling fused into the accelerator's mvout: square window, one stride, one pad (floor mode)."""
+    """Max pooling fused into the accelerator's output store: square window, one stride, one pad (floor mode)."""
 
     size: int
     stride: int
@@ -149,7 +149,7 @@ def analyze_pool(pool: Any, conv_q: Any, pool_q: Any) -> Pool:
     if str(a.layout) != "NCHW" or any(int(d) != 1 for d in a.dilation) or bool(a.ceil_mode):
         raise Rejected("MaxPool with dilation, ceil_mode or a non-NCHW layout")
     if len(set(size)) != 1 or len(set(strides)) != 1 or len(set(pads)) != 1:
-        raise Rejected(f"MaxPool window {size}, strides {strides}, pads {pads}: mvout pools square windows")
+        raise Rejected(f"MaxPool window {size}, strides {strides}, pads {pads}: only square windows pool in the store")
     if pads[0] >= size[0]:
         raise Rejected("MaxPool padding as wide as its window")
     if _scalar(pool_q.args[1], "output") != _scalar(conv_q.args[1], "output"):
@@ -184,7 +184,7 @@ class QAdd:
         return "add" if self.arity == 2 else "add3"
 
 
-# mvout converts the int32 accumulator to float32, exact below 2^24: |a|, |b| <= 128 bounds the sum.
+# The accelerator's store converts the int32 accumulator to float32, exact below 2^24: |a|, |b| <= 128 bounds the sum.
 ACC_EXACT_BITS = 24
 MAX_FRAC_BITS = 20
 INT8 = np.arange(-128, 128)
@@ -201,7 +201,7 @@ def qdq_sum(ints: Sequence[np.ndarray], scales: list[np.float32], out_scale: np.
 
 
 def accelerator_sum(ints: Sequence[np.ndarray], add: QAdd) -> Any:
-    """What the accelerator computes: each operand rounded into the int32 accumulator, summed, mvout."""
+    """What the accelerator computes: each operand rounded into the int32 accumulator, summed, stored."""
     acc = sum(np.rint(x.astype(np.float32) * np.float32(s)).astype(np.int64)
               for x, s in zip(ints, add.in_scales, strict=True))
     q = np.clip(np.rint(np.asarray(acc).astype(np.float32) * np.float32(add.out_scale)), -128, 127)

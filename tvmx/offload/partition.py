@@ -78,7 +78,7 @@ class _Matcher:
         self.reasons: dict[Any, str] = {}
         self.ordered: list[QLayer] = []
         self.core_of: dict[int, Any] = {}
-        self.pooled: dict[Any, Any] = {}  # max_pool2d call -> the conv whose mvout pools it
+        self.pooled: dict[Any, Any] = {}  # max_pool2d call -> the conv whose output store pools it
 
     def attrs(self, annotated: Any) -> dict[str, str]:
         """Tag the composite function with the index of its layer."""
@@ -206,7 +206,7 @@ def partition(mod: Any, model: onnx.ModelProto, prefix: str, functions: dict[str
             report.entries.append(ReportEntry(label, op_type, "accelerator", _describe(layer), kernel, layer.macs))
         elif matcher.pooled.get(core) in kernels_of:
             kernel = kernels_of[matcher.pooled[core]][1]
-            report.entries.append(ReportEntry(label, op_type, "accelerator", "int8 max pool in the conv's mvout",
+            report.entries.append(ReportEntry(label, op_type, "accelerator", "int8 max pool in the conv's output store",
                                               kernel))
         elif is_activation_matmul(core, values):
             result = next(activation_results, None)

@@ -2,7 +2,7 @@
 
     quantize( op( dequantize(x), [permute_dims](dequantize(W)) ) [+ dequantize(bias)] )
     [ -> quantize(relu(dequantize(.)))  with the same scale: fused as the accelerator's ReLU ]
-    [ -> quantize(max_pool2d(dequantize(.)))  (conv2d only): fused as the accelerator's mvout pooling ]
+    [ -> quantize(max_pool2d(dequantize(.)))  (conv2d only): fused into the accelerator's output store ]
 
 op is matmul (ONNX MatMul, Gemm) or conv2d (ONNX Conv, any groups). Matching runs before constant
 folding, which would fold dequantize(int8 weight) into a float constant.
