@@ -350,14 +350,18 @@ static inline size_t gemmini_matmul_cost(size_t M, size_t N, size_t K, gemmini_t
    the unroller issues a loop's mvouts at its end, in order with everything else: a C tile of more
    blocks than the store queue holds stalls it there while the array runs dry, and fewer blocks mean
    more loops, each with its start-up: the cheapest (gemmini_matmul_cost) of the greedy tilings
-   bounded by 1, 2, 4, ... blocks and unbounded (measured at DIM 16: 4x1 blocks
-   beat 15x1 by 2.5% at 512^3 and 8x4 by 10% at 128^3; at DIM 8 the unbounded one wins). */
+   bounded by GEMMINI_STORE_QUEUE (from 1 for a C under that many blocks tall), twice that, ... and
+   unbounded (measured at DIM 16: 4x1 blocks beat 15x1 by 2.5% at 512^3 and 8x4 by 10% at 128^3; at
+   DIM 8 the unbounded one wins). */
 static inline gemmini_tiling gemmini_auto_tiling_issue(size_t M, size_t N, size_t K, size_t hw_loop) {
   gemmini_tiling best = gemmini_greedy_tiling(M, N, K, (size_t)-1);
   best.hw_loop = hw_loop;
   if (!hw_loop) return best;
   size_t best_cost = gemmini_matmul_cost(M, N, K, best);
-  for (size_t c = 1; c < GEMMINI_ACC_ROWS / GEMMINI_DIM; c *= 2) {
+  /* (bounds below the store queue only where C is under that many blocks tall: they change nothing
+     else, and each candidate costs run-time instructions in tiled_matmul_auto) */
+  const size_t mb = GEMMINI_CEIL_DIV(M, GEMMINI_DIM);
+  for (size_t c = mb < GEMMINI_STORE_QUEUE ? 1 : GEMMINI_STORE_QUEUE; c < GEMMINI_ACC_ROWS / GEMMINI_DIM; c *= 2) {
     gemmini_tiling t = gemmini_greedy_tiling(M, N, K, c);
     t.hw_loop = hw_loop;
     const size_t cost = gemmini_matmul_cost(M, N, K, t);
