@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from tvmx.offload.rewrite import op_name, rewrite_main, scalar_value
+from tvmx.offload.rewrite import bound_value, op_name, rewrite_main, scalar_value
 
 IDENTITY = "relax.dequantize"  # quantize(dequantize(x)) itself: a requantization
 FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
@@ -54,10 +54,10 @@ def int8_tables(mod: Any, relu: bool = True) -> Any:
             call = super().visit_call_(call)
             if op_name(call) != "relax.quantize" or str(call.attrs.out_dtype) not in RANGES:
                 return call
-            inner: Any = self._binding(call.args[0])
+            inner: Any = bound_value(self, call.args[0])
             if op_name(inner) not in FUNCTIONS or (op_name(inner) == "relax.nn.relu" and not relu):
                 return call
-            dq: Any = inner if op_name(inner) == IDENTITY else self._binding(inner.args[0])
+            dq: Any = inner if op_name(inner) == IDENTITY else bound_value(self, inner.args[0])
             if op_name(dq) != "relax.dequantize" or str(dq.args[0].ty.dtype) not in RANGES:
                 return call
             params = [scalar_value(e, {}) for e in (dq.args[1], call.args[1], dq.args[2], call.args[2])]
@@ -76,8 +76,5 @@ def int8_tables(mod: Any, relu: bool = True) -> Any:
             # are in range; "fast" mode would have TVM warn on every compile).
             lut = np.roll(lut, RANGES[in_dtype][0])
             return relax.op.take(relax.const(lut), dq.args[0], axis=0, mode="wrap")
-
-        def _binding(self, expr: Any) -> Any:
-            return self.lookup_binding(expr) if isinstance(expr, relax.Var) else None
 
     return rewrite_main(Rewrite(mod), mod)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from tvmx.offload.rewrite import bindings, constant_array, op_name, rewrite_main
+from tvmx.offload.rewrite import bindings, bound_value, constant_array, op_name, rewrite_main
 from tvmx.stages.provenance import node_index
 
 EIGHT_BIT = {"int8": -128, "uint8": 0}  # dtype -> its smallest value
@@ -91,9 +91,6 @@ def lower_lookups(mod: Any) -> Any:
 
     @relax.expr_functor.mutator
     class Lower(relax.PyExprMutator):  # type: ignore[misc]
-        def _binding(self, expr: Any) -> Any:
-            return self.lookup_binding(expr) if isinstance(expr, relax.Var) else None
-
         def visit_call_(self, call: Any) -> Any:
             call = super().visit_call_(call)
             if op_name(call) != "relax.take" or call.attrs.axis is None or int(call.attrs.axis) != 0:
@@ -107,10 +104,10 @@ def lower_lookups(mod: Any) -> Any:
                 return self.builder_.call_te(
                     lambda t, x: te.compute(x.shape, lambda *i: t[tirx.bitwise_and(x(*i).astype("int64"), 255)],
                                             name="lookup"), table, index, primfunc_name_hint="int8_lookup")
-            add = self._binding(index)
+            add = bound_value(self, index)
             if op_name(add) != "relax.add":
                 return call
-            cast, offsets = self._binding(add.args[0]), constant_array(add.args[1])
+            cast, offsets = bound_value(self, add.args[0]), constant_array(add.args[1])
             if op_name(cast) != "relax.astype" or offsets is None or str(cast.attrs.dtype) != "int32":
                 return call
             x = cast.args[0]

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from tvmx.offload.rewrite import bindings, op_name, rewrite_main, same_constant, scalar_value
+from tvmx.offload.rewrite import bindings, op_name, rewrite_main, same_constant, same_shape, scalar_value
 
 SELECTING_OPS = frozenset({"relax.concat", "relax.nn.max_pool2d", "relax.permute_dims", "relax.reshape"})
 # Without an accelerator a transpose or reshape stays float: in int8, the dequantize after it would
@@ -38,7 +38,7 @@ def collapse_reshapes(mod: Any) -> Any:
                 return call
             inner: Any = self.lookup_binding(call.args[0]) if isinstance(call.args[0], relax.Var) else None
             source = inner.args[0] if op_name(inner) == "relax.reshape" else call.args[0]
-            if _shape(source) is not None and _shape(source) == _shape(call):
+            if same_shape(source, call):
                 return source
             return call if source is call.args[0] else relax.op.reshape(source, call.args[1])
 
@@ -91,14 +91,6 @@ def simplify_qdq(mod: Any, ops: frozenset[str] = SELECTING_OPS) -> Any:
             return relax.Call(inner.op, [source, *inner.args[1:]], inner.attrs, inner.ty_args)
 
     return rewrite_main(Simplify(mod), mod)
-
-
-def _shape(expr: Any) -> list[int] | None:
-    shape = getattr(getattr(expr, "ty", None), "shape", None)
-    try:
-        return None if shape is None else [int(d) for d in shape]
-    except TypeError:  # a symbolic shape
-        return None
 
 
 def _clamp_bounds(call: Any, values: dict[Any, Any]) -> tuple[Any, float, float] | None:

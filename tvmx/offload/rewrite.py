@@ -31,6 +31,32 @@ def bindings(func: Any) -> dict[Any, Any]:
     return {b.var: b.value for block in func.body.blocks for b in block.bindings}
 
 
+def bound_value(mutator: Any, expr: Any) -> Any:
+    """The value `expr` is bound to in the mutator's function, through variable-to-variable
+    bindings (an ONNX Flatten or Identity that imports as an alias); None for a non-variable."""
+    from tvm import relax
+
+    if not isinstance(expr, relax.Var):
+        return None
+    while isinstance(expr, relax.Var):
+        expr = mutator.lookup_binding(expr)
+    return expr
+
+
+def static_shape(expr: Any) -> list[int] | None:
+    """The shape of a tensor-typed expression, None if it has none or a symbolic one."""
+    shape = getattr(getattr(expr, "ty", None), "shape", None)
+    try:
+        return None if shape is None else [int(d) for d in shape]
+    except TypeError:  # a symbolic shape
+        return None
+
+
+def same_shape(a: Any, b: Any) -> bool:
+    """Both have the same static shape."""
+    return static_shape(a) is not None and static_shape(a) == static_shape(b)
+
+
 def scalar_value(expr: Any, values: dict[Any, Any]) -> float | None:
     """A scalar constant, also through a variable bound in `values` and through the importer's
     where(isnan(c), ±inf, c) for Clip bounds; None for anything else."""

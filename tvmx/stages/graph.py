@@ -280,6 +280,9 @@ def run(ctx: StageContext, model: ImportedModel) -> GraphModule:
 
     # int8 activations: table lookups instead of float functions
     mod = int8_tables(mod, relu=bool(functions and ctx.target.accelerator is not None))
+    from tvmx.offload.softmax_table import softmax_tables
+
+    mod = softmax_tables(mod)  # and softmaxes with their exponentials from a table
     from tvmx.offload.lookups import lower_lookups
 
     mod = lower_lookups(mod)  # every lookup one small loop (a legalized take is opaque and clamps in 64 bits)
