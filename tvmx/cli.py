@@ -393,7 +393,9 @@ def quantize_cmd(model: Path, output: Path, target: str | None, calibration: Pat
                           random_n=random_calibration, seed=seed, per_channel=per_channel)
     click.echo(f"tvmx: quantized {model.name} -> {output} ({info['samples']} calibration samples, "
                f"{'per-channel' if info['per_channel'] else 'per-tensor'} weights, "
-               f"{info['quantize_nodes']} QuantizeLinear, {info['dequantize_nodes']} DequantizeLinear)")
+               f"{info['quantize_nodes']} QuantizeLinear, {info['dequantize_nodes']} DequantizeLinear"
+               + (f"; {info['exact_adds']} of {info['int8_adds']} int8 adds exact on the accelerator, "
+                  f"{info['rescaled_adds']} by moving their scales" if info["int8_adds"] else "") + ")")
 
 
 @cli.command("dump-ir")

@@ -16,6 +16,7 @@ from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantTy
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from tvmx.errors import InputError
+from tvmx.quantize_adds import count_exact, exact_add_scales, quant_overrides
 from tvmx.stages.import_onnx import graph_inputs, load_onnx
 from tvmx.target.model import Target
 
@@ -73,11 +74,12 @@ def quantize_model(src: Path, dst: Path, target: Target | None, *, calibration: 
                    random_n: int | None = None, seed: int = 0, per_channel: bool | None = None,
                    pre_process: bool = True) -> dict[str, Any]:
     """`pre_process=False` quantizes the model as it is, as a user calling quantize_static alone does
-    (BatchNormalization then stays its own QDQ op)."""
+    (BatchNormalization then stays its own QDQ op). Where the target's accelerator adds int8 tensors,
+    a second pass moves the adds' scales to values at which it matches the QDQ graph bit for bit."""
     model = load_onnx(src)
     batches = calibration_batches(model, calibration, random_n, seed)
     channelwise = check_per_channel(target, per_channel)
-    reader = _Reader(batches)
+    arities = _add_arities(target)
     dst.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="tvmx-quant-") as tmp:
         prepared = Path(tmp) / "prepared.onnx"
@@ -90,14 +92,32 @@ def quantize_model(src: Path, dst: Path, target: Target | None, *, calibration: 
         fd, out = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
         os.close(fd)
         try:
-            quantize_static(str(prepared), out, reader, quant_format=QuantFormat.QDQ,
-                            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=channelwise,
-                            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True})
+            _quantize(prepared, Path(out), batches, channelwise, {})
+            first = onnx.load(out)
+            moved, rescaled = exact_add_scales(first, arities)
+            if moved:
+                _quantize(prepared, Path(out), batches, channelwise, quant_overrides(first, moved))
             os.chmod(out, 0o644)  # mkstemp's 0600 would make the model private
             os.replace(out, dst)
         finally:
             Path(out).unlink(missing_ok=True)
     quantized = onnx.load(str(dst))
     ops = [n.op_type for n in quantized.graph.node]
+    exact, adds = count_exact(quantized, arities)
     return {"samples": len(batches), "per_channel": channelwise, "quantize_nodes": ops.count("QuantizeLinear"),
-            "dequantize_nodes": ops.count("DequantizeLinear")}
+            "dequantize_nodes": ops.count("DequantizeLinear"), "int8_adds": adds, "exact_adds": exact,
+            "rescaled_adds": rescaled}
+
+
+def _quantize(src: Path, dst: Path, batches: list[dict[str, np.ndarray]], channelwise: bool,
+              overrides: dict[str, list[dict[str, Any]]]) -> None:
+    quantize_static(str(src), str(dst), _Reader(batches), quant_format=QuantFormat.QDQ,
+                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=channelwise,
+                    extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
+                                   "TensorQuantOverrides": overrides})
+
+
+def _add_arities(target: Target | None) -> set[int]:
+    """How many int8 tensors the target's accelerator adds at once: its add and add3 intrinsics."""
+    ops = {i["op"] for i in target.accelerator.get("intrinsics", [])} if target and target.accelerator else set()
+    return {n for op, n in (("add", 2), ("add3", 3)) if op in ops}

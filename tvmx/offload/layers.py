@@ -269,12 +269,18 @@ def analyze_add(types: list[Any], scales: tuple[Any, ...], zeros: tuple[Any, ...
     *ins, sy = (np.float32(_scalar(s, f"{what} scale")) for s, what in zip(scales, roles, strict=True))
     for z, what in zip(zeros, roles, strict=True):
         _zero(z, what)
+    return plan_add(shapes[0], ins, sy, relu)
+
+
+def plan_add(shape: tuple[int, ...], ins: list[np.float32], sy: np.float32, relu: bool) -> QAdd:
+    """The QAdd that reproduces the QDQ graph's add at these input and output scales on every int8
+    input, or raise Rejected."""
     ratios = [float(s / sy) for s in ins]
     frac_bits = min(MAX_FRAC_BITS, int(np.floor(np.log2(2.0 ** (ACC_EXACT_BITS - 7) / sum(map(abs, ratios))))))
     if frac_bits < 8:
         raise Rejected(f"input/output scale ratios {', '.join(f'{r:.3g}' for r in ratios)} leave under 8 "
                        "fractional bits")
-    add, bad = _exact_add(shapes[0], ins, sy, frac_bits, relu)
+    add, bad = _exact_add(shape, ins, sy, frac_bits, relu)
     if add is None:
         raise Rejected(f"at these scales the accelerator's rounding differs from the QDQ graph's float32 "
                        f"arithmetic on {bad} of {256 ** len(ins)} inputs")
