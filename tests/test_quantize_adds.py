@@ -84,6 +84,13 @@ def test_an_exact_add_and_the_scales_it_fixes_are_kept() -> None:
     assert count_exact(_with(model, moved), {2}) == (2, 2)
 
 
+def test_scales_equal_before_stay_equal() -> None:
+    """d shares a's scale (as a Concat shares that of its widest input), so it moves with a."""
+    model = qdq_adds({**CNN_SUM, "d": CNN_SUM["a"]}, [("y", ["a", "b", "c"], CNN_SUM_OUT)])
+    moved, made = exact_add_scales(model, {3})
+    assert made == 1 and moved["d_scale"] == moved["a_scale"] != CNN_SUM["a"]
+
+
 def test_only_the_arities_the_accelerator_adds() -> None:
     model = qdq_adds(CNN_SUM, [("y", ["a", "b", "c"], CNN_SUM_OUT)])
     assert int8_adds(model, {2}) == [] and exact_add_scales(model, {2}) == ({}, 0)

@@ -99,15 +99,24 @@ def count_exact(model: onnx.ModelProto, arities: set[int]) -> tuple[int, int]:
 def exact_add_scales(model: onnx.ModelProto, arities: set[int]) -> tuple[dict[str, float], int]:
     """New values for the scale initializers of the int8 adds the accelerator would execute
     otherwise than the QDQ graph (see the module docstring), and how many adds they make exact. A
-    scale that an earlier add has fixed, by moving it or by being exact already, is kept."""
+    scale that an earlier add has fixed, by moving it or by being exact already, is kept. Activation
+    scales equal before stay equal (a Concat's and that of its input with the widest range, which
+    then needs no requantization)."""
     inits = {t.name: t for t in model.graph.initializer}
+    by_value: dict[float, list[str]] = {}
+    for name in dict.fromkeys(n.input[1] for n in model.graph.node
+                              if n.op_type == "QuantizeLinear" and n.input[0] not in inits):
+        value = _scalar_scale(inits, name)
+        if value is not None:
+            by_value.setdefault(float(value), []).append(name)
     moved: dict[str, float] = {}
     fixed: set[str] = set()
     made = 0
     for add in int8_adds(model, arities):
         old = [float(moved.get(s, _scalar_scale(inits, s))) for s in add.scales]  # type: ignore[arg-type]
+        equal = [by_value.get(float(_scalar_scale(inits, s)), [s]) for s in add.scales]  # type: ignore[arg-type]
         if _exact([np.float32(v) for v in old]):
-            fixed.update(add.scales)
+            fixed.update(*equal)
             continue
         keep = [s in fixed for s in add.scales]
         kept = [_exponent(v) for v, k in zip(old, keep, strict=True) if k]
@@ -120,10 +129,10 @@ def exact_add_scales(model: onnx.ModelProto, arities: set[int]) -> tuple[dict[st
             continue
         if not _exact([np.float32(v) for v in new]):
             continue
-        for name, k, v in zip(add.scales, keep, new, strict=True):
+        for names, k, v in zip(equal, keep, new, strict=True):
             if not k:
-                moved[name] = v
-        fixed.update(add.scales)
+                moved.update(dict.fromkeys(names, v))
+        fixed.update(*equal)
         made += 1
     return moved, made
 
