@@ -24,9 +24,10 @@ CNN_SUM = {"a": 0.04724409431219101, "b": 0.075617372989654541, "c": 0.107568375
 CNN_SUM_OUT = 0.15223471820354462
 
 
-def qdq_adds(inputs: dict[str, float], adds: list[tuple[str, list[str], float]]) -> onnx.ModelProto:
+def qdq_adds(inputs: dict[str, float], adds: list[tuple[str, list[str], float]], relu: bool = False) -> onnx.ModelProto:
     """A QDQ graph in onnxruntime's naming: every tensor t is quantized with the initializer t_scale
-    and dequantized; each add (its name, its operands, its result's scale) adds dequantized tensors."""
+    and dequantized; each add (its name, its operands, its result's scale) adds dequantized tensors,
+    then [a Relu]."""
     nodes, inits = [], []
 
     def qdq(name: str, scale: float) -> None:
@@ -39,8 +40,10 @@ def qdq_adds(inputs: dict[str, float], adds: list[tuple[str, list[str], float]])
     for name, scale in inputs.items():
         qdq(name, scale)
     for name, operands, scale in adds:
-        nodes.append(helper.make_node("Add" if len(operands) == 2 else "Sum", [f"{o}_dq" for o in operands], [name],
-                                      name=name))
+        nodes.append(helper.make_node("Add" if len(operands) == 2 else "Sum", [f"{o}_dq" for o in operands],
+                                      [f"{name}_sum" if relu else name], name=name))
+        if relu:
+            nodes.append(helper.make_node("Relu", [f"{name}_sum"], [name]))
         qdq(name, scale)
     shape = [1, 4]
     graph = helper.make_graph(nodes, "adds", [helper.make_tensor_value_info(n, TensorProto.FLOAT, shape)
@@ -58,8 +61,9 @@ def _with(model: onnx.ModelProto, scales: dict[str, float]) -> onnx.ModelProto:
     return out
 
 
-def test_the_cnns_sum_is_made_exact_by_a_small_move() -> None:
-    model = qdq_adds(CNN_SUM, [("y", ["a", "b", "c"], CNN_SUM_OUT)])
+@pytest.mark.parametrize("relu", [False, True])
+def test_the_cnns_sum_is_made_exact_by_a_small_move(relu: bool) -> None:
+    model = qdq_adds(CNN_SUM, [("y", ["a", "b", "c"], CNN_SUM_OUT)], relu)
     assert count_exact(model, {2, 3}) == (0, 1)
     moved, made = exact_add_scales(model, {2, 3})
     assert made == 1 and set(moved) == {"a_scale", "b_scale", "c_scale", "y_scale"}

@@ -46,7 +46,8 @@ def _zero_int8(inits: dict[str, onnx.TensorProto], node: onnx.NodeProto) -> bool
 
 def int8_adds(model: onnx.ModelProto, arities: set[int]) -> list[Int8Add]:
     """The Add and Sum nodes of `arities` operands whose operands all come through DequantizeLinear of
-    computed int8 tensors and whose result goes to one QuantizeLinear, all symmetric with scalar scales."""
+    computed int8 tensors and whose result goes to one QuantizeLinear, directly or through a Relu,
+    all symmetric with scalar scales."""
     graph = model.graph
     inits = {t.name: t for t in graph.initializer}
     producer = {out: node for node in graph.node for out in node.output}
@@ -65,6 +66,8 @@ def int8_adds(model: onnx.ModelProto, arities: set[int]) -> list[Int8Add]:
         if node.op_type not in ("Add", "Sum") or len(node.input) not in arities:
             continue
         after = users.get(node.output[0], [])
+        if len(after) == 1 and after[0].op_type == "Relu":  # (the accelerator applies it after rounding)
+            after = users.get(after[0].output[0], [])
         scales = [qdq_scale(producer.get(name), "DequantizeLinear") for name in node.input]
         scales.append(qdq_scale(after[0], "QuantizeLinear") if len(after) == 1 else None)
         if all(scales):

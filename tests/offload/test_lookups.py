@@ -85,3 +85,25 @@ def test_a_lookup_of_a_lookup_is_one_lookup_of_the_same_values() -> None:
     assert [b.var.name for block in lowered["main"].body.blocks for b in block.bindings] == ["n7__sigmoid_1_Q"]
     assert np.array_equal(_run(lowered, x), _run(mod, x))
     assert np.array_equal(_run(mod, x), outer[inner[x.astype(np.int64) & 255].astype(np.int64) & 255])
+
+
+def test_a_lookup_fuses_into_the_concatenation_that_reads_it() -> None:
+    """Marked injective (each output element reads one input element), a lookup and the concat of
+    its result with another tensor are one kernel after TVM's FuseOps, with the same values."""
+    import tvm
+    from tvm import relax
+
+    table = np.random.default_rng(2).integers(-128, 128, 256).astype(np.int8)
+    x = np.arange(-128, 128, dtype=np.int8).reshape(1, 16, 16)
+
+    def concat(bb: Any, v: Any) -> Any:
+        looked_up = bb.emit(relax.op.take(relax.const(table), v, axis=0, mode="wrap"))
+        return relax.op.concat([v, looked_up], axis=2)
+
+    mod = _module(concat, x.shape)
+    lowered = lower_lookups(mod)
+    fused = tvm.ir.transform.Sequential([relax.transform.LegalizeOps(), relax.transform.AnnotateTIROpPattern(),
+                                         relax.transform.FuseOps(), relax.transform.FuseTIR()])(lowered)
+    kernels = [gv.name_hint for gv, f in fused.functions.items() if isinstance(f, tvm.tirx.PrimFunc)]
+    assert kernels == ["fused_int8_lookup_concatenate"], kernels
+    assert np.array_equal(_run(fused, x), np.concatenate([x, table[x.astype(np.int64) & 255]], axis=2))

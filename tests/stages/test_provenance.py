@@ -118,7 +118,7 @@ def test_on_an_accelerator_the_cpu_kernels_name_only_the_nodes_they_compute(tmp_
                                                                  "Clip"}, absorbed
     cpu = {k: v for k, v in kernels.items() if not k.startswith("accel_")}
     assert sum(len(v["nodes"]) for v in cpu.values()) >= 10, cpu
-    lookups = [w for k, w in cpu.items() if k.startswith("channel_lookup")]
+    lookups = [w for k, w in cpu.items() if "channel_lookup" in k]  # (or fused into its consumer)
     assert bool(lookups) == (not pre_process) and all(w["nodes"] for w in lookups), cpu
     for kernel, work in cpu.items():
         assert not offloaded & set(work["nodes"]), (kernel, work)

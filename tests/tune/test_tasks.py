@@ -25,7 +25,7 @@ def test_tasks_are_the_distinct_kernels_with_their_calls(int8_models: dict[str, 
     for t in tasks:
         assert 0 < t.n_inputs < len(t.args)
         if t.kind == ACCELERATOR:
-            assert t.op in ("matmul", "conv2d", "add") and t.sizes
+            assert t.op in ("matmul", "conv2d", "add", "add3") and t.sizes
 
 
 def _dense(scale: float, path: Path) -> Path:

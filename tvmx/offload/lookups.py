@@ -21,6 +21,7 @@ from tvmx.offload.rewrite import bindings, bound_value, constant_array, op_name,
 from tvmx.stages.provenance import node_index
 
 EIGHT_BIT = {"int8": -128, "uint8": 0}  # dtype -> its smallest value
+LOOKUP_KERNELS = ("int8_lookup", "channel_lookup")
 
 
 def _affine_offsets(offsets: np.ndarray, x_rank: int) -> tuple[int, int, int] | None:
@@ -103,7 +104,7 @@ def lower_lookups(mod: Any) -> Any:
             if str(index.ty.dtype) in EIGHT_BIT and size == 256 and str(call.attrs.mode) == "wrap":
                 return self.builder_.call_te(
                     lambda t, x: te.compute(x.shape, lambda *i: t[tirx.bitwise_and(x(*i).astype("int64"), 255)],
-                                            name="lookup"), table, index, primfunc_name_hint="int8_lookup")
+                                            name="lookup"), table, index, primfunc_name_hint=LOOKUP_KERNELS[0])
             add = bound_value(self, index)
             if op_name(add) != "relax.add":
                 return call
@@ -126,6 +127,13 @@ def lower_lookups(mod: Any) -> Any:
                 return te.compute(xs.shape, lambda *i: t[i[axis].astype("int64") * stride + base
                                                          + xs(*i).astype("int64")], name="lookup")
 
-            return self.builder_.call_te(compute, table, x, primfunc_name_hint="channel_lookup")
+            return self.builder_.call_te(compute, table, x, primfunc_name_hint=LOOKUP_KERNELS[1])
 
-    return rewrite_main(Lower(mod), mod)
+    mod = rewrite_main(Lower(mod), mod)
+    # A gather reads its table at a data-dependent index, which AnnotateTIROpPattern calls opaque;
+    # but each output element reads one element of x, as an injective op does, so FuseOps may fuse
+    # the lookup into its consumer (a concatenation) and the schedule inline it: one pass, not two.
+    for gv, func in list(mod.functions.items()):
+        if isinstance(func, tirx.PrimFunc) and gv.name_hint.startswith(LOOKUP_KERNELS):
+            mod[gv] = func.with_attr("op_pattern", 2)  # kInjective
+    return mod
