@@ -68,12 +68,12 @@ def test_the_cnns_sum_is_made_exact_by_a_small_move(relu: bool) -> None:
     moved, made = exact_add_scales(model, {2, 3})
     assert made == 1 and set(moved) == {"a_scale", "b_scale", "c_scale", "y_scale"}
     old = {**{f"{k}_scale": v for k, v in CNN_SUM.items()}, "y_scale": CNN_SUM_OUT}
-    unit = 2.0 ** (math.floor(math.log2(CNN_SUM_OUT)) - 11)
+    unit = 2.0 ** (math.floor(math.log2(min(CNN_SUM.values()))) - 11)
     for name, value in moved.items():
         multiple = value / unit
         assert multiple == int(multiple) < 2**15  # commensurate: integer multiples of one power of two
         assert abs(value - old[name]) <= (unit if name == "y_scale" else unit / 2)
-        assert abs(value / old[name] - 1) < 2**-9
+        assert abs(value / old[name] - 1) <= 2**-11
     assert int(moved["y_scale"] / unit) % 2 == 1  # an odd output multiple: no quotient is ever a tie
     assert count_exact(_with(model, moved), {2, 3}) == (1, 1)
 
@@ -93,6 +93,11 @@ def test_scales_equal_before_stay_equal() -> None:
     model = qdq_adds({**CNN_SUM, "d": CNN_SUM["a"]}, [("y", ["a", "b", "c"], CNN_SUM_OUT)])
     moved, made = exact_add_scales(model, {3})
     assert made == 1 and moved["d_scale"] == moved["a_scale"] != CNN_SUM["a"]
+
+
+def test_scales_too_far_apart_to_move_little_are_left() -> None:
+    model = qdq_adds({"a": 0.001, "b": 0.5}, [("y", ["a", "b"], 0.3)])
+    assert count_exact(model, {2}) == (0, 1) and exact_add_scales(model, {2}) == ({}, 0)
 
 
 def test_only_the_arities_the_accelerator_adds() -> None:

@@ -6,8 +6,10 @@ and on a few of the 256^n inputs the two disagree (the sample CNN's Sum: 118 of 
 input scale an integer multiple N_i 2^e of one power of two and the output scale an odd multiple
 M 2^e, both are exact: each dequantized operand and the sum are exact in float32 (N_i, M < 2^15),
 sum / (M 2^e) is a rational with an odd denominator, never a tie and at least 1/(2M) from one, which
-float32 division and the accumulator's 16 fractional bits both round the same. A scale moves by at
-most 1/(2N) of itself (M about 2^11), and `plan_add` confirms every add over all its inputs.
+float32 division and the accumulator's fractional bits both round the same. 2^e leaves every scale
+that moves at least 11 bits (N_i, M >= 2^11), so none moves by more than 2^-11 of itself; an add
+whose scales are too far apart for that under 2^15 is left as it is. `plan_add` confirms every add
+over all its inputs.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-OUT_BITS = 11  # the output scale becomes M 2^e with M in [2^11, 2^12): moved by at most 2^-11 of itself
+OUT_BITS = 11  # the smallest scale that moves becomes N 2^e with N in [2^11, 2^12)
 MAX_MULTIPLE = 2**15
 
 
@@ -122,8 +124,8 @@ def exact_add_scales(model: onnx.ModelProto, arities: set[int]) -> tuple[dict[st
             fixed.update(*equal)
             continue
         keep = [s in fixed for s in add.scales]
-        kept = [_exponent(v) for v, k in zip(old, keep, strict=True) if k]
-        e = min([math.floor(math.log2(old[-1])) - OUT_BITS, *kept])
+        # Every scale that moves keeps OUT_BITS bits below its leading one: moved by at most 2^-OUT_BITS.
+        e = min(_exponent(v) if k else math.floor(math.log2(v)) - OUT_BITS for v, k in zip(old, keep, strict=True))
         new = [v if k else max(1, round(v / 2.0**e)) * 2.0**e for v, k in zip(old[:-1], keep[:-1], strict=True)]
         m = 2 * math.floor(old[-1] / 2.0**e / 2) + 1  # an odd multiple, within 2^e of the output scale
         new.append(old[-1] if keep[-1] else m * 2.0**e)
