@@ -754,9 +754,10 @@ typedef struct {
   /* th == 0: the conv runs as one tiled_matmul with this tiling: a 1x1 stride-1 conv without
      padding or pooling on its input, any other without pooling by im2col (see tiled_conv_ex) */
   gemmini_tiling matmul;
-  /* pack: 1 = taps packed into channels (CPU path only, see gemmini_conv_pack_input): the conv runs
-     as a kh x 1 conv over kw * in_c channels, tk counting the packed channel blocks. Last, so that
-     positional initializers without it get 0. */
+  /* pack: 1 = taps packed into channels (the CPU copies the padded input, see
+     gemmini_conv_pack_input; either path then runs it): the conv runs as a kh x 1 conv over
+     kw * in_c channels, tk counting the packed channel blocks. Last, so that positional
+     initializers without it get 0. */
   size_t pack;
 } gemmini_conv_tiling;
 
@@ -889,7 +890,7 @@ static inline void gemmini_conv_geometry(gemmini_conv_ctx *c, int pack) {
 static inline int gemmini_conv_plan(gemmini_conv_ctx *c, gemmini_conv_tiling t) {
   gemmini_conv_geometry(c, 0);
   if (t.th == 0 || t.tw == 0 || t.tj == 0 || t.tk == 0 || gemmini_dataflow(t.dataflow) < 0) return 0;
-  if (t.pack > 1 || (t.pack && (t.hw_loop || !gemmini_conv_can_pack(c)))) return 0;
+  if (t.pack > 1 || (t.pack && !gemmini_conv_can_pack(c))) return 0;
   gemmini_conv_geometry(c, (int)t.pack);
   const size_t s = c->s;
   const size_t th = GEMMINI_MIN(c->out_h, (t.th - 1) * c->pst + c->psz);
@@ -955,6 +956,8 @@ static inline size_t gemmini_conv_cost(const gemmini_conv_ctx *c) {
   const size_t weight_rows = taps * c->cbk * c->ob * dim * (c->nw == 2 ? tiles : 1);
   const size_t groups = tiles * c->ob * taps * c->cbk; /* weight preloads, each with its loop set-up */
   const size_t per_compute = dim > 8 ? dim : 8;       /* the CPU issues a preload+compute pair in ~8 */
+  /* tap packing: the CPU copies the input into the padded buffer, ~1 cycle per 2 bytes */
+  const size_t copy = c->t.pack ? c->batch * c->in_h * c->in_w * c->src_c / 2 : 0;
   if (c->t.hw_loop) {
     /* LOOP_CONV_WS: a compute per DIM conv outputs of one row, DIM cycles each on the array; every
        chunk loads its padded input and its weights again, about one cycle per row of DIM channels;
@@ -968,10 +971,8 @@ static inline size_t gemmini_conv_cost(const gemmini_conv_ctx *c) {
     const size_t array = c->batch * computes * c->ob * taps * c->cbk * dim;
     const size_t loads = c->batch * in_rows * c->cbk * GEMMINI_CEIL_DIV(c->ob, c->t.tj) +
                          tiles * taps * c->in_c * c->ob;
-    return (array > loads ? array : loads) + chunks * 300;
+    return (array > loads ? array : loads) + chunks * 300 + copy;
   }
-  /* tap packing: the CPU copies the input into the padded buffer, ~1 cycle per 2 bytes */
-  const size_t copy = c->t.pack ? c->batch * c->in_h * c->in_w * c->src_c / 2 : 0;
   return c->batch * blocks * c->ob * taps * c->cbk * per_compute + groups * 40 + chunks * 600 + 2 * weight_rows +
          copy;
 }
@@ -1027,8 +1028,14 @@ static inline int gemmini_conv_auto_tiling(gemmini_conv_ctx *c) {
   if (!gemmini_conv_can_pack(c)) return 1;
   const gemmini_conv_tiling plain = c->t;
   const size_t plain_cost = gemmini_conv_cost(c);
-  if (gemmini_conv_auto_tiling_issue(c, 0, 1) && gemmini_conv_cost(c) < plain_cost) return 1;
-  return gemmini_conv_plan(c, plain);
+  gemmini_conv_tiling best = plain;
+  size_t best_cost = plain_cost;
+  for (size_t hw_loop = 0; hw_loop < 2; hw_loop++) {
+    if (hw_loop && !(GEMMINI_HAS_LOOP_CONV && GEMMINI_FLOW_OF_DEFAULT == GEMMINI_FLOW_WS)) continue;
+    if (gemmini_conv_auto_tiling_issue(c, hw_loop, 1) && gemmini_conv_cost(c) < best_cost)
+      best = c->t, best_cost = gemmini_conv_cost(c);
+  }
+  return gemmini_conv_plan(c, best);
 }
 
 /* The tiling tiled_conv_ex chooses when given none, as a pure function of the shape (plain C, no

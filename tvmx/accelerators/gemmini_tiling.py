@@ -359,7 +359,7 @@ def matmul_space(probe: TilingProbe, m: int, n: int, k: int, flows: tuple[int, .
 def conv_space(probe: TilingProbe, shape: ConvShape, flows: tuple[int, ...]) -> list[ConvTiling]:
     """Every tiling the header's planner accepts (gemmini_conv_plan) with balanced extents, per
     dataflow in `flows` (the first is the default), issued by the CPU or by LOOP_CONV_WS where
-    the planner accepts it, and tap-packed (CPU only) where the header packs the shape; ordered by
+    the planner accepts it, and tap-packed (by either) where the header packs the shape; ordered by
     the header's estimate (gemmini_conv_cost, which the dataflow does not change), a tiling's other
     dataflows CONV_FLOW_INTERLEAVE places after it."""
     extents = probe.conv_extents(shape)
@@ -367,7 +367,7 @@ def conv_space(probe: TilingProbe, shape: ConvShape, flows: tuple[int, ...]) -> 
         return []
     rows, cols, ob, cbk = extents
     packed = probe.conv_packed_blocks(shape)
-    variants = [(0, hw, cbk) for hw in (0, 1)] + ([(1, 0, packed)] if packed else [])
+    variants = [(0, hw, cbk) for hw in (0, 1)] + ([(1, hw, packed) for hw in (0, 1)] if packed else [])
     costed = []
     for th in balanced(rows):
         for tw in balanced(cols):

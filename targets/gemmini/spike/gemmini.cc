@@ -1047,9 +1047,10 @@ class Gemmini {
     if (c.kcols > c.kernel_dim || c.kchs > c.in_channels || c.pochs > c.out_channels)
       bad("LOOP_CONV_WS: tile kernel columns %u / %u input / %u output channels beyond the conv's %u / %u / %u",
           c.kcols, c.kchs, c.pochs, c.kernel_dim, c.in_channels, c.out_channels);
-    if (c.in_stride < c.kchs || c.weight_stride < c.pochs || c.out_stride < c.pochs)
-      bad("LOOP_CONV_WS: strides in %u / weight %u / out %u below the tile's %u input / %u output channels",
-          c.in_stride, c.weight_stride, c.out_stride, c.kchs, c.pochs);
+    // (Input pixels may overlap, as a tap-packed conv's do: the loads only read. Written rows may not.)
+    if (!c.in_stride || c.weight_stride < c.pochs || c.out_stride < c.pochs)
+      bad("LOOP_CONV_WS: strides in %u / weight %u / out %u: in 0, or weight or out below the tile's %u output "
+          "channels", c.in_stride, c.weight_stride, c.out_stride, c.pochs);
     const uint32_t irows = conv_irows(c), icols = conv_icols(c);
     if (c.upad + c.dpad > irows || c.lpad + c.rpad > icols)
       bad("LOOP_CONV_WS: padding %u+%u rows / %u+%u columns exceeds the tile's %ux%u input", c.upad, c.dpad, c.lpad,

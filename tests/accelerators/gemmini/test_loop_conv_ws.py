@@ -49,7 +49,7 @@ PICK = """
 #define OUT __attribute__((section(".tvmx_outputs"), aligned(64)))
 static inline uint64_t instret(void) { uint64_t v; __asm__ volatile("csrr %0, minstret" : "=r"(v)); return v; }
 /* the tiling of one path: the forced one with hw_loop set, or the header's automatic choice for it */
-static int pick(gemmini_conv_tiling *t, const gemmini_conv_tiling *forced, int hw, size_t n, size_t h, size_t w,
+static int pick(gemmini_conv_tiling *t, const gemmini_conv_tiling *forced, int hw, int pack, size_t n, size_t h, size_t w,
                 size_t c, size_t oc, size_t oh, size_t ow, size_t s, size_t p, size_t kh, size_t kw, size_t psz,
                 size_t pst, size_t ppad) {
   gemmini_conv_ctx x;
@@ -61,17 +61,19 @@ static int pick(gemmini_conv_tiling *t, const gemmini_conv_tiling *forced, int h
     *t = u;
     return 1;
   }
-  if (!gemmini_conv_auto_tiling_issue(&x, (size_t)hw, 0)) return 0; /* (unpacked: the loop cannot pack) */
+  if (!gemmini_conv_auto_tiling_issue(&x, (size_t)hw, (size_t)pack)) return 0;
   *t = x.t;
   return 1;
 }
 """
 
 
-def build_program(cs: list[Case], rng: np.random.Generator) -> tuple[str, str, dict[str, np.ndarray]]:
+def build_program(cs: list[Case], rng: np.random.Generator,
+                  pack_loop: bool = False) -> tuple[str, str, dict[str, np.ndarray]]:
     """run_<i>(hw) runs case i through tiled_conv_ex (tiled_conv_grouped when grouped) with the loop
-    path on or off into out_<name>[hw]; out_used[i][hw] says the path's tiling was accepted,
-    out_perf[i] holds (instret, cycles) of the CPU path, then of the loop path."""
+    path on or off into out_<name>[hw] (with `pack_loop`, the loop path's taps packed into channels);
+    out_used[i][hw] says the path's tiling was accepted (+2 loop, +4 packed), out_perf[i] holds
+    (instret, cycles) of the CPU path, then of the loop path."""
     data, body, want = [], [HEADER + "#include \"case_data.h\"\n" + PICK], {}
     body.append(f"OUT uint64_t out_used[{len(cs)}][2];\nOUT uint64_t out_perf[{len(cs)}][4];")
     for i, cv in enumerate(cs):
@@ -109,9 +111,9 @@ def build_program(cs: list[Case], rng: np.random.Generator) -> tuple[str, str, d
             f"OUT int8_t out_{cv.name}[2][{init.size}];\n"
             f"static void run_{i}(int hw) {{\n"
             f"  gemmini_conv_tiling t;\n"
-            f"  out_used[{i}][hw] = (uint64_t)pick(&t, {forced}, hw, {shape});\n"
+            f"  out_used[{i}][hw] = (uint64_t)pick(&t, {forced}, hw, {int(pack_loop)} && hw, {shape});\n"
             f"  if (!out_used[{i}][hw]) return;\n"
-            f"  out_used[{i}][hw] += t.hw_loop << 1;\n"
+            f"  out_used[{i}][hw] += (t.hw_loop << 1) + (t.pack << 2);\n"
             f"  memcpy(out_{cv.name}[hw], I{i}, sizeof I{i});\n"
             f"  const uint64_t i0 = instret(), c0 = gemmini_counter(GEMMINI_CTR_CYCLES);\n"
             f"  {call}\n"
@@ -153,6 +155,37 @@ def test_loop_path_leaves_the_issuing_to_the_unroller(
     i = next(i for i, cv in enumerate(cs) if cv.name == "conv_bench_32x32x16_to_32")
     instret_cpu, cycles_cpu, instret_hw, cycles_hw = perf[i]
     assert instret_hw * 10 < instret_cpu and cycles_hw < cycles_cpu, perf[i]
+
+
+def packed_cases(dim: int) -> list[Case]:
+    """Few-channel convs (RGB stems) that the header packs: a kernel row's taps as channels of
+    overlapping input pixels, read by the unroller with a pixel stride under its channel count."""
+    return [
+        Case("stem_3x3_pool", 1, 32, 32, 3, 16, (3, 3), 1, 1, (2, 2, 0)),
+        Case("stem_7x7_s2_pool", 1, 40, 38, 3, 20, (7, 7), 2, 3, (3, 2, 1)),
+        Case("stem_5x5_nobias_slice", 2, 13, 11, 4, dim + 3, (5, 5), 1, 2, None, bias=False, relu=False,
+             in_slice=(2, 1)),
+    ]
+
+
+@pytest.fixture(scope="session")
+def packed_loop_run(rig: Rig) -> tuple[GuestRun, list[Case], dict[str, np.ndarray]]:
+    cs = packed_cases(rig.dim)
+    data, source, want = build_program(cs, np.random.default_rng(41 + rig.dim), pack_loop=True)
+    return rig.run_source("loop_conv_packed", source, data, timeout=600), cs, want
+
+
+@pytest.mark.parametrize("case", [cv.name for cv in packed_cases(16)])
+def test_packed_loop_path_is_bit_identical(packed_loop_run: tuple[GuestRun, list[Case], dict[str, np.ndarray]],
+                                           case: str) -> None:
+    run, cs, want = packed_loop_run
+    i = next(i for i, cv in enumerate(cs) if cv.name == case)
+    used = run.array("out_used", np.uint64, (len(cs), 2))[i]
+    assert used.tolist() == [1, 7], f"{case}: tilings accepted/loop/packed per path (CPU, loop): {used.tolist()}"
+    ref = want[case]
+    cpu, hw = run.array(f"out_{case}", np.int8, (2, ref.size)).astype(np.int64)
+    assert np.array_equal(hw, ref) and np.array_equal(cpu, ref), \
+        f"{case}: {np.count_nonzero(hw != ref)} bytes (loop, packed), {np.count_nonzero(cpu != ref)} (CPU) off numpy"
 
 
 def test_cases_cover_the_brief() -> None:
