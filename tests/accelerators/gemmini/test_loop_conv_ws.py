@@ -48,10 +48,10 @@ def all_cases(dim: int) -> list[Case]:
 PICK = """
 #define OUT __attribute__((section(".tvmx_outputs"), aligned(64)))
 static inline uint64_t instret(void) { uint64_t v; __asm__ volatile("csrr %0, minstret" : "=r"(v)); return v; }
-/* the tiling of one path: the forced one with hw_loop set, or the header's automatic choice for it */
-static int pick(gemmini_conv_tiling *t, const gemmini_conv_tiling *forced, int hw, int pack, size_t n, size_t h, size_t w,
-                size_t c, size_t oc, size_t oh, size_t ow, size_t s, size_t p, size_t kh, size_t kw, size_t psz,
-                size_t pst, size_t ppad) {
+/* the tiling of one path: the forced one with hw_loop set, or the header's automatic choice for it (packed or not) */
+static int pick(gemmini_conv_tiling *t, const gemmini_conv_tiling *forced, int hw, int pack, size_t n, size_t h,
+                size_t w, size_t c, size_t oc, size_t oh, size_t ow, size_t s, size_t p, size_t kh, size_t kw,
+                size_t psz, size_t pst, size_t ppad) {
   gemmini_conv_ctx x;
   if (!gemmini_conv_init(&x, n, h, w, c, oc, oh, ow, s, p, kh, kw, psz, pst, ppad)) return 0;
   if (forced) {
