@@ -76,7 +76,7 @@ def test_runtime_ships_inside_the_package() -> None:
     import tvmx
 
     assert Path(tvmx.__file__).resolve().parent / "runtime" == RUNTIME_DIR
-    assert {"crt0.S", "htif.c", "link.ld"} <= {p.name for p in RUNTIME_DIR.iterdir()}
+    assert {"crt0.S", "htif.c", "string.c", "link.ld"} <= {p.name for p in RUNTIME_DIR.iterdir()}
 
 
 @pytest.mark.toolchain

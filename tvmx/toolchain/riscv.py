@@ -87,7 +87,7 @@ class Toolchain:
         return flags
 
     def runtime_sources(self) -> list[Path]:
-        return [RUNTIME_DIR / "crt0.S", RUNTIME_DIR / "htif.c"]
+        return [RUNTIME_DIR / "crt0.S", RUNTIME_DIR / "htif.c", RUNTIME_DIR / "string.c"]
 
     def build_elf(
         self,
