@@ -941,6 +941,9 @@ static inline unsigned gemmini_conv_classes(const gemmini_conv_ctx *c, size_t to
    it, and so do conv rows that overlapping pooling tiles both compute; and the CPU needs ~8 cycles
    to issue one), CPU work per weight preload and per chunk (command issue, pipeline fill at chunk
    boundaries), and weight rows loaded again when they are not resident. */
+#ifndef GEMMINI_CONV_LOOP_FILL
+#define GEMMINI_CONV_LOOP_FILL 100 /* cycles per LOOP_CONV_WS chunk: its configuration, DMA and pipeline latency */
+#endif
 static inline size_t gemmini_conv_cost(const gemmini_conv_ctx *c) {
   const size_t dim = GEMMINI_DIM;
   size_t hs[7], hn[7], ws[7], wn[7];
@@ -960,8 +963,10 @@ static inline size_t gemmini_conv_cost(const gemmini_conv_ctx *c) {
   const size_t copy = c->t.pack ? c->batch * c->in_h * c->in_w * c->src_c / 2 : 0;
   if (c->t.hw_loop) {
     /* LOOP_CONV_WS: a compute per DIM conv outputs of one row, DIM cycles each on the array; every
-       chunk loads its padded input and its weights again, about one cycle per row of DIM channels;
-       loads and computes overlap (double buffering by loop), plus a fill per chunk */
+       chunk loads its padded input and its weights again, about one cycle per row of DIM channels.
+       A loop's computes start once its loads are issued, so of n chunks the first one's loads and the
+       last one's computes are not hidden: l + a + (n - 1) max(l, a), plus a fill per chunk. (The bias
+       rows, an int32 row per conv output, are left out as the CPU path's estimate leaves them out.) */
     size_t computes = 0, in_rows = 0;
     for (unsigned y = 0; y < ny; y++)
       for (unsigned x = 0; x < nx; x++) {
@@ -971,7 +976,8 @@ static inline size_t gemmini_conv_cost(const gemmini_conv_ctx *c) {
     const size_t array = c->batch * computes * c->ob * taps * c->cbk * dim;
     const size_t loads = c->batch * in_rows * c->cbk * GEMMINI_CEIL_DIV(c->ob, c->t.tj) +
                          tiles * taps * c->in_c * c->ob;
-    return (array > loads ? array : loads) + chunks * 300 + copy;
+    const size_t hidden = (chunks - 1) * (array > loads ? array : loads) / chunks;
+    return hidden + (array + loads) / chunks + chunks * GEMMINI_CONV_LOOP_FILL + copy;
   }
   return c->batch * blocks * c->ob * taps * c->cbk * per_compute + groups * 40 + chunks * 600 + 2 * weight_rows +
          copy;
