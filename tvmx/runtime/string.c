@@ -19,7 +19,14 @@ TVMX_NO_LIBCALLS void *memcpy(void *restrict dst, const void *restrict src, size
   unsigned char *d = dst;
   const unsigned char *s = src;
   if ((((uintptr_t)d | (uintptr_t)s) & 7) == 0) {
-    for (; n >= 8; n -= 8, d += 8, s += 8) *(tvmx_word *)(void *)d = *(const tvmx_word *)(const void *)s;
+    tvmx_word *dw = (tvmx_word *)(void *)d;
+    const tvmx_word *sw = (const tvmx_word *)(const void *)s;
+    for (; n >= 32; n -= 32, dw += 4, sw += 4) { /* (a tiling struct is 13 words) */
+      const uint64_t w0 = sw[0], w1 = sw[1], w2 = sw[2], w3 = sw[3];
+      dw[0] = w0, dw[1] = w1, dw[2] = w2, dw[3] = w3;
+    }
+    for (; n >= 8; n -= 8) *dw++ = *sw++;
+    d = (unsigned char *)dw, s = (const unsigned char *)sw;
   }
   while (n--) *d++ = *s++;
   return dst;
