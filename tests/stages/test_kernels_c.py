@@ -134,3 +134,33 @@ def test_quantize_on_the_cpu_rounds_and_saturates_like_onnxruntime(tmp_path: Pat
     want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     assert "tvmx_round_i32(" in (build / "05-codegen" / "kernels.c").read_text()
     np.testing.assert_array_equal(got, want)
+
+
+def _copies(width: int, stride: int = 1) -> Any:
+    """out[p, :] = concat(a[p, :], b[p, :]) over 8 pixels of `width` int8 channels each, one loop per
+    input as the CPU schedule partitions a concatenation; `stride` > 1 reads a's channels strided."""
+    import tvm
+    from tvm import tirx
+
+    a, b = tirx.decl_buffer((8 * width * stride,), "int8", "a"), tirx.decl_buffer((8 * width,), "int8", "b")
+    out = tirx.decl_buffer((16 * width,), "int8", "out")
+    p, c, d = (tirx.Var(n, "int32") for n in "pcd")
+    first = tirx.For(c, 0, width, tirx.ForKind.SERIAL, tirx.BufferStore(
+        out, tirx.BufferLoad(a, [p * (width * stride) + c * stride]), [p * (2 * width) + c]))
+    second = tirx.For(d, 0, width, tirx.ForKind.SERIAL,
+                      tirx.BufferStore(out, tirx.BufferLoad(b, [p * width + d]), [p * (2 * width) + width + d]))
+    body = tirx.For(p, 0, 8, tirx.ForKind.SERIAL, tirx.SeqStmt([first, second]))
+    return tvm.IRModule({"k": tirx.PrimFunc([a, b, out], body).with_attr("global_symbol", "k")})
+
+
+def test_contiguous_copy_loops_become_memcpy_calls() -> None:
+    """A concatenation's per-input copy of a pixel's channels: one memcpy of the run, eight bytes at a
+    time, where a loop moves one per load and store; strided, short or vector-target copies stay loops."""
+    source, _ = generate(_copies(64))
+    calls = re.findall(r"memcpy\(\(&\((\w+)\[(.*?)\]\)\), \(&\((\w+)\[(.*?)\]\)\), (\d+)\)", source)
+    assert [(dst, src, n) for dst, _, src, _, n in calls] == [("out", "a", "64"), ("out", "b", "64")], source
+    assert "TVM_DLL void* memcpy" not in source  # string.h declares it
+    strided = generate(_copies(64, stride=2))[0]
+    assert strided.count("memcpy((&") == 1  # b's run only: a is read every other byte
+    assert "memcpy((&" not in generate(_copies(8))[0]  # 8 bytes: the loop is cheaper than a call
+    assert "memcpy((&" not in generate(_copies(64), copy_calls=False)[0]

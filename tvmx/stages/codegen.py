@@ -166,7 +166,7 @@ def io_description(plan: ExecutionPlan, counters: ProfileCounters | None = None)
 
 def run(ctx: StageContext, lowered: LoweredModule) -> GeneratedSources:
     out_dir = ctx.stage_dir(5, "codegen")
-    kernels_src, kernels_h = kernels_c.generate(lowered.mod)
+    kernels_src, kernels_h = kernels_c.generate(lowered.mod, copy_calls=not ctx.target.cpu.vector)
     blob, offsets = pack_weights(lowered.plan.constants)
     accelerator = ctx.accelerator
     counters = accelerator.profile_counters() if accelerator is not None else None
