@@ -15,7 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from tvmx import samples
 from tvmx.quantize import quantize_model
-from tvmx.quantize_adds import count_exact, exact_add_scales, int8_adds
+from tvmx.quantize_adds import count_exact, exact_add_scales, int8_adds, with_scales
 from tvmx.target import load_target
 
 # The sample CNN's Sum of three as onnxruntime calibrated it: 118 of the 16.7M inputs round otherwise
@@ -52,15 +52,6 @@ def qdq_adds(inputs: dict[str, float], adds: list[tuple[str, list[str], float]],
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
-def _with(model: onnx.ModelProto, scales: dict[str, float]) -> onnx.ModelProto:
-    out = onnx.ModelProto()
-    out.CopyFrom(model)
-    for init in out.graph.initializer:
-        if init.name in scales:
-            init.CopyFrom(numpy_helper.from_array(np.array(scales[init.name], np.float32), init.name))
-    return out
-
-
 @pytest.mark.parametrize("relu", [False, True])
 def test_the_cnns_sum_is_made_exact_by_a_small_move(relu: bool) -> None:
     model = qdq_adds(CNN_SUM, [("y", ["a", "b", "c"], CNN_SUM_OUT)], relu)
@@ -75,7 +66,7 @@ def test_the_cnns_sum_is_made_exact_by_a_small_move(relu: bool) -> None:
         assert abs(value - old[name]) <= (unit if name == "y_scale" else unit / 2)
         assert abs(value / old[name] - 1) <= 2**-11
     assert int(moved["y_scale"] / unit) % 2 == 1  # an odd output multiple: no quotient is ever a tie
-    assert count_exact(_with(model, moved), {2, 3}) == (1, 1)
+    assert count_exact(with_scales(model, moved), {2, 3}) == (1, 1)
 
 
 def test_an_exact_add_and_the_scales_it_fixes_are_kept() -> None:
@@ -85,7 +76,7 @@ def test_an_exact_add_and_the_scales_it_fixes_are_kept() -> None:
     assert count_exact(model, {2}) == (1, 2)
     moved, made = exact_add_scales(model, {2})
     assert made == 1 and set(moved) == {"c_scale", "z_scale"}
-    assert count_exact(_with(model, moved), {2}) == (2, 2)
+    assert count_exact(with_scales(model, moved), {2}) == (2, 2)
 
 
 def test_scales_equal_before_stay_equal() -> None:

@@ -395,7 +395,9 @@ def quantize_cmd(model: Path, output: Path, target: str | None, calibration: Pat
                f"{'per-channel' if info['per_channel'] else 'per-tensor'} weights, "
                f"{info['quantize_nodes']} QuantizeLinear, {info['dequantize_nodes']} DequantizeLinear"
                + (f"; {info['exact_adds']} of {info['int8_adds']} int8 adds exact on the accelerator, "
-                  f"{info['rescaled_adds']} by moving their scales" if info["int8_adds"] else "") + ")")
+                  f"{info['rescaled_adds']} by moving their scales" if info["int8_adds"] else "")
+               + (f"; {info['shared_concats']} Concats at one scale with their inputs" if info["shared_concats"]
+                  else "") + ")")
 
 
 @cli.command("dump-ir")

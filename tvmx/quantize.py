@@ -16,7 +16,8 @@ from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantTy
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from tvmx.errors import InputError
-from tvmx.quantize_adds import count_exact, exact_add_scales, quant_overrides
+from tvmx.quantize_adds import count_exact, exact_add_scales, quant_overrides, with_scales
+from tvmx.quantize_concats import shared_concat_scales
 from tvmx.stages.import_onnx import graph_inputs, load_onnx
 from tvmx.target.model import Target
 
@@ -75,7 +76,8 @@ def quantize_model(src: Path, dst: Path, target: Target | None, *, calibration: 
                    pre_process: bool = True) -> dict[str, Any]:
     """`pre_process=False` quantizes the model as it is, as a user calling quantize_static alone does
     (BatchNormalization then stays its own QDQ op). Where the target's accelerator adds int8 tensors,
-    a second pass moves the adds' scales to values at which it matches the QDQ graph bit for bit."""
+    a second pass moves the adds' scales to values at which it matches the QDQ graph bit for bit; and
+    every Concat gets one scale for its inputs and output (quantize_concats), so it only moves bytes."""
     model = load_onnx(src)
     batches = calibration_batches(model, calibration, random_n, seed)
     channelwise = check_per_channel(target, per_channel)
@@ -94,9 +96,11 @@ def quantize_model(src: Path, dst: Path, target: Target | None, *, calibration: 
         try:
             _quantize(prepared, Path(out), batches, channelwise, {})
             first = onnx.load(out)
-            moved, rescaled = exact_add_scales(first, arities)
-            if moved:
-                _quantize(prepared, Path(out), batches, channelwise, quant_overrides(first, moved))
+            shared, concats = shared_concat_scales(first)
+            # The adds' scales are chosen with the shared ones in place (scales equal then move together).
+            moved, rescaled = exact_add_scales(with_scales(first, shared), arities)
+            if shared or moved:
+                _quantize(prepared, Path(out), batches, channelwise, quant_overrides(first, {**shared, **moved}))
             os.chmod(out, 0o644)  # mkstemp's 0600 would make the model private
             os.replace(out, dst)
         finally:
@@ -106,7 +110,7 @@ def quantize_model(src: Path, dst: Path, target: Target | None, *, calibration: 
     exact, adds = count_exact(quantized, arities)
     return {"samples": len(batches), "per_channel": channelwise, "quantize_nodes": ops.count("QuantizeLinear"),
             "dequantize_nodes": ops.count("DequantizeLinear"), "int8_adds": adds, "exact_adds": exact,
-            "rescaled_adds": rescaled}
+            "rescaled_adds": rescaled, "shared_concats": concats}
 
 
 def _quantize(src: Path, dst: Path, batches: list[dict[str, np.ndarray]], channelwise: bool,

@@ -34,7 +34,7 @@ class Int8Add:
     scales: list[str]
 
 
-def _scalar_scale(inits: dict[str, onnx.TensorProto], name: str) -> np.float32 | None:
+def scalar_scale(inits: dict[str, onnx.TensorProto], name: str) -> np.float32 | None:
     tensor = inits.get(name)
     if tensor is None or list(tensor.dims) != [] or tensor.data_type != onnx.TensorProto.FLOAT:
         return None
@@ -44,6 +44,14 @@ def _scalar_scale(inits: dict[str, onnx.TensorProto], name: str) -> np.float32 |
 def _zero_int8(inits: dict[str, onnx.TensorProto], node: onnx.NodeProto) -> bool:
     zero = inits.get(node.input[2]) if len(node.input) > 2 else None
     return zero is not None and zero.data_type == onnx.TensorProto.INT8 and not numpy_helper.to_array(zero).any()
+
+
+def qdq_scale_name(inits: dict[str, onnx.TensorProto], node: onnx.NodeProto | None, op: str) -> str | None:
+    """The scale initializer of `node` if it is an `op` (QuantizeLinear or DequantizeLinear) of a
+    computed tensor (not a constant: a bias) with a scalar scale and a zero int8 zero point."""
+    if node is None or node.op_type != op or node.input[0] in inits or not _zero_int8(inits, node):
+        return None
+    return node.input[1] if scalar_scale(inits, node.input[1]) is not None else None
 
 
 def int8_adds(model: onnx.ModelProto, arities: set[int]) -> list[Int8Add]:
@@ -58,11 +66,6 @@ def int8_adds(model: onnx.ModelProto, arities: set[int]) -> list[Int8Add]:
         for name in node.input:
             users.setdefault(name, []).append(node)
 
-    def qdq_scale(node: onnx.NodeProto | None, op: str) -> str | None:
-        if node is None or node.op_type != op or node.input[0] in inits or not _zero_int8(inits, node):
-            return None  # (a constant operand, a bias, does not make a residual add)
-        return node.input[1] if _scalar_scale(inits, node.input[1]) is not None else None
-
     adds = []
     for node in graph.node:
         if node.op_type not in ("Add", "Sum") or len(node.input) not in arities:
@@ -70,8 +73,8 @@ def int8_adds(model: onnx.ModelProto, arities: set[int]) -> list[Int8Add]:
         after = users.get(node.output[0], [])
         if len(after) == 1 and after[0].op_type == "Relu":  # (the accelerator applies it after rounding)
             after = users.get(after[0].output[0], [])
-        scales = [qdq_scale(producer.get(name), "DequantizeLinear") for name in node.input]
-        scales.append(qdq_scale(after[0], "QuantizeLinear") if len(after) == 1 else None)
+        scales = [qdq_scale_name(inits, producer.get(name), "DequantizeLinear") for name in node.input]
+        scales.append(qdq_scale_name(inits, after[0], "QuantizeLinear") if len(after) == 1 else None)
         if all(scales):
             adds.append(Int8Add(node.name, [s for s in scales if s]))
     return adds
@@ -98,7 +101,7 @@ def count_exact(model: onnx.ModelProto, arities: set[int]) -> tuple[int, int]:
     """(adds the accelerator executes exactly at the model's scales, int8 adds)."""
     inits = {t.name: t for t in model.graph.initializer}
     adds = int8_adds(model, arities)
-    return sum(_exact([np.float32(_scalar_scale(inits, s)) for s in add.scales]) for add in adds), len(adds)
+    return sum(_exact([np.float32(scalar_scale(inits, s)) for s in add.scales]) for add in adds), len(adds)
 
 
 def exact_add_scales(model: onnx.ModelProto, arities: set[int]) -> tuple[dict[str, float], int]:
@@ -111,15 +114,15 @@ def exact_add_scales(model: onnx.ModelProto, arities: set[int]) -> tuple[dict[st
     by_value: dict[float, list[str]] = {}
     for name in dict.fromkeys(n.input[1] for n in model.graph.node
                               if n.op_type == "QuantizeLinear" and n.input[0] not in inits):
-        value = _scalar_scale(inits, name)
+        value = scalar_scale(inits, name)
         if value is not None:
             by_value.setdefault(float(value), []).append(name)
     moved: dict[str, float] = {}
     fixed: set[str] = set()
     made = 0
     for add in int8_adds(model, arities):
-        old = [float(moved.get(s, _scalar_scale(inits, s))) for s in add.scales]  # type: ignore[arg-type]
-        equal = [by_value.get(float(_scalar_scale(inits, s)), [s]) for s in add.scales]  # type: ignore[arg-type]
+        old = [float(moved.get(s, scalar_scale(inits, s))) for s in add.scales]  # type: ignore[arg-type]
+        equal = [by_value.get(float(scalar_scale(inits, s)), [s]) for s in add.scales]  # type: ignore[arg-type]
         if _exact([np.float32(v) for v in old]):
             fixed.update(*equal)
             continue
@@ -140,6 +143,17 @@ def exact_add_scales(model: onnx.ModelProto, arities: set[int]) -> tuple[dict[st
         fixed.update(*equal)
         made += 1
     return moved, made
+
+
+def with_scales(model: onnx.ModelProto, scales: dict[str, float]) -> onnx.ModelProto:
+    """A copy of `model` with these scalar scale initializers set to these values (to plan with: the
+    model itself is quantized again with them as overrides, so that the bias scales follow)."""
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    for init in copy.graph.initializer:
+        if init.name in scales:
+            init.CopyFrom(numpy_helper.from_array(np.array(scales[init.name], np.float32), init.name))
+    return copy
 
 
 def quant_overrides(model: onnx.ModelProto, scales: dict[str, float]) -> dict[str, list[dict[str, Any]]]:
