@@ -48,6 +48,14 @@ static inline float tvmx_nearbyintf(float x) {
 #define nearbyintf tvmx_nearbyintf
 #endif
 
+/* x^0.25, x^0.5 and x^0.75 (LRN's beta) by square roots in double, the product rounded once to
+   float: the correctly rounded power but where it lies within ~1e-16 of a tie (picolibc's powf
+   takes ~260 instructions an element; these 4 to 6). Negative x gives NaN, -0 gives +0, as powf. */
+static inline float tvmx_pow_quarter_f(float x, int quarters) {
+  const double r2 = __builtin_sqrt((double)x + 0.0), r4 = __builtin_sqrt(r2); /* (+0.0: -0 gives +0) */
+  return quarters == 1 ? (float)r4 : quarters == 2 ? (float)r2 : (float)(r2 * r4);
+}
+
 /* Round half to even of a float in the int32 range (the caller clamped it): one fcvt. */
 static inline int32_t tvmx_round_i32(float x) {
 #if defined(__riscv_flen)
@@ -142,6 +150,23 @@ def _exp10_rule(op: Any) -> Any:
     return tirx.call_pure_extern(dtype, names[dtype], tirx.const(10.0, dtype), *op.args)
 
 
+QUARTER_POWERS = {0.25: 1, 0.5: 2, 0.75: 3}  # float32 exponents tvmx_pow_quarter_f computes
+
+
+def _pow_rule(op: Any) -> Any:
+    """x ** c for a constant c in QUARTER_POWERS by square roots (LRN's x^0.75: ~260 instructions in
+    picolibc's powf); any other power through powf / pow."""
+    from tvm import tirx
+
+    x, y = op.args
+    dtype = str(op.ty.dtype) if hasattr(op.ty, "dtype") else str(op.ty)
+    if dtype == "float32" and isinstance(y, tirx.FloatImm) and float(y.value) in QUARTER_POWERS:
+        quarters = tirx.IntImm("int32", QUARTER_POWERS[float(y.value)])
+        return tirx.call_pure_extern(dtype, "tvmx_pow_quarter_f", x, quarters)
+    names = {"float32": "powf", "float64": "pow"}
+    return tirx.call_pure_extern(dtype, names[dtype], x, y) if dtype in names else op
+
+
 @lru_cache(maxsize=1)
 def register_c_math_rules() -> None:
     """Once per process: TVM keeps intrinsic rules in a global registry."""
@@ -150,6 +175,7 @@ def register_c_math_rules() -> None:
     for op_name, (name32, name64) in C_MATH_RULES.items():
         register_intrin_lowering(op_name, target="c", f=_c_math_rule(name32, name64), level=99)
     register_intrin_lowering("tirx.exp10", target="c", f=_exp10_rule, level=99)
+    register_intrin_lowering("tirx.pow", target="c", f=_pow_rule, level=99)
 
 
 def _exact_float32(imm: Any) -> Any:
