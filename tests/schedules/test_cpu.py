@@ -45,16 +45,21 @@ def test_scalar_matmul_is_left_to_single_reduction() -> None:
     assert InnerSpatialReduction(vector=True).apply(_matmul(), None, False) is not None
 
 
-def _max_pool() -> Any:
-    x = te.placeholder((1, 15, 15, 128), "int8", name="x")
-    return te.create_prim_func([x, topi.nn.pool2d(x, (3, 3), (2, 2), (1, 1), (0, 0, 0, 0), "max", layout="NHWC")])
+def _pool(kind: str, dtype: str = "int8") -> Any:
+    x = te.placeholder((1, 15, 15, 128), dtype, name="x")
+    return te.create_prim_func([x, topi.nn.pool2d(x, (3, 3), (2, 2), (1, 1), (0, 0, 0, 0), kind, layout="NHWC")])
 
 
-def test_scalar_max_pool_keeps_its_taps_innermost() -> None:
-    """On a scalar core each output's taps reduce in a register (channels inside the taps: a load,
-    compare and store of the output per tap); with vectors the channels go innermost, as for a conv."""
-    assert InnerSpatialReduction(vector=False).apply(_max_pool(), None, False) is None
-    sch = InnerSpatialReduction(vector=True).apply(_max_pool(), None, False)
+@pytest.mark.parametrize(("kind", "dtype"), [("max", "int8"), ("avg", "float32")])
+def test_scalar_pools_keep_their_taps_innermost(kind: str, dtype: str) -> None:
+    """On a scalar core each output's taps reduce in a register (channels inside the taps: a load, a
+    max or add and a store of the output per tap); with vectors the channels go innermost, as for a
+    conv, whose products keep the reorder on scalar cores too."""
+    assert InnerSpatialReduction(vector=False).apply(_pool(kind, dtype), None, False) is None
+    assert InnerSpatialReduction(vector=False).apply(_conv(), None, False) is not None
+    if kind == "avg":
+        return
+    sch = InnerSpatialReduction(vector=True).apply(_pool(kind, dtype), None, False)
     assert sch is not None
     loops = sch.get_loops(sch.get_sblock("pool_max_update"))
     assert [int(sch.get(lp).extent) for lp in loops][-3:] == [3, 3, 128]

@@ -46,18 +46,23 @@ def _matmul_like(sch: s_tir.Schedule, spatial: list[Any], reduce: list[Any]) -> 
     return len(deep) == 1 and len(wide) <= 2
 
 
-def _max_reduction(sch: s_tir.Schedule, block: Any) -> bool:
-    """A reduction by max (a max pool)."""
+def _pool_like(sch: s_tir.Schedule, block: Any) -> bool:
+    """A reduction that takes the max or the sum of loads, with no product (a pool)."""
+    import tvm
+
     body = sch.get(block).body
-    return isinstance(body, tirx.BufferStore) and isinstance(body.value, tirx.Max)
+    if not isinstance(body, tirx.BufferStore) or not isinstance(body.value, (tirx.Max, tirx.Add)):
+        return False
+    return any(isinstance(operand, tvm.ir.TensorLoad) and not operand.source.same_as(body.buffer)
+               for operand in (body.value.a, body.value.b))
 
 
 class InnerSpatialReduction(ScheduleRule):  # type: ignore[misc]
     def __init__(self, vector: bool) -> None:
         # Without vectors a matmul gains nothing from the reorder (a load and store of the output per
         # multiply instead of a register accumulator: measured 121k -> 173k instructions on the MLP),
-        # and a max pool loses (a load, a branch and a store of the output per tap: SqueezeNet's int8
-        # 3x3 pools took 88 instructions an output).
+        # and a pool loses (a load, a max or add and a store of the output per tap: SqueezeNet's int8
+        # 3x3 max pools took 88 instructions an output, ZFNet's LRN window sum 61).
         self.vector = vector
 
     def apply(self, func: tirx.PrimFunc, target: Any, tunable: bool) -> s_tir.Schedule | None:
@@ -68,7 +73,7 @@ class InnerSpatialReduction(ScheduleRule):  # type: ignore[misc]
         if found is None:
             return None
         block, spatial, reduce = found
-        if not self.vector and (_matmul_like(sch, spatial, reduce) or _max_reduction(sch, block)):
+        if not self.vector and (_matmul_like(sch, spatial, reduce) or _pool_like(sch, block)):
             return None  # scalar: the plain loop nest (or SingleReduction's) accumulates in a register
         extent = sch.get(spatial[-1]).extent
         if not isinstance(extent, tirx.IntImm) or extent.value < MIN_INNER_EXTENT:
