@@ -286,6 +286,9 @@ def run(ctx: StageContext, model: ImportedModel) -> GraphModule:
     from tvmx.offload.lookups import lower_lookups
 
     mod = lower_lookups(mod)  # every lookup one small loop (a legalized take is opaque and clamps in 64 bits)
+    from tvmx.offload.permutations import channel_permutations
+
+    mod = channel_permutations(mod)  # a channel shuffle between layout transforms: one gather
     provenance = Provenance(model.node_labels)
     mod = run_graph_passes(mark_added(mod), ctx.model_path, provenance)
     provenance.work.update(offloaded)  # (an accelerator kernel's body is an extern call: its report says)
