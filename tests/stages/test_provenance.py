@@ -125,3 +125,26 @@ def test_on_an_accelerator_the_cpu_kernels_name_only_the_nodes_they_compute(tmp_
         for node in work["nodes"]:
             op = OP_IN_KERNEL.get(op_type[node])
             assert op is None or op in kernel, (kernel, node)
+
+
+def test_keys_stay_small_through_results_used_twice() -> None:
+    """DenseNet concatenates each block's output with what is computed from it: a key made of its
+    arguments' keys doubled at every such step (2^60 leaves to hash here); one small key per
+    distinct expression stays flat."""
+    from tvm import relax
+
+    from tvmx.stages.provenance import _evaluate
+
+    bb = relax.BlockBuilder()
+    x = relax.Var("x", relax.TensorType((1, 4), "float32"))
+    with bb.function("main", [x]):
+        with bb.dataflow():
+            v = x
+            for _ in range(60):
+                v = bb.emit(relax.op.add(v, v))
+            out = bb.emit_output(v)
+        bb.emit_func_output(out)
+    bindings = [b for block in bb.get()["main"].body.blocks for b in block.bindings]
+    env: dict = {}
+    assert _evaluate({("var", "nothing"): "n0__y"}, bindings, env) == []
+    assert len(repr(env[bindings[-1].var])) < 40

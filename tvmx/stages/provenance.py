@@ -311,6 +311,15 @@ class Provenance:
         return work
 
 
+_INTERNED: dict[Any, int] = {}
+
+
+def _interned(key: tuple[Any, ...]) -> tuple[str, int]:
+    """One small key per distinct expression: a key made of its arguments' keys would be a tree as
+    large as the graph below it (DenseNet's chained concatenations: exponential to hash)."""
+    return ("key", _INTERNED.setdefault(key, len(_INTERNED)))
+
+
 def _key(expr: Any, env: dict[Any, Any]) -> Any:
     """What an expression computes, as a hashable key: variables through `env` (else by name),
     constants by identity (FuseOps passes the same objects on), calls by op and arguments."""
@@ -322,12 +331,12 @@ def _key(expr: Any, env: dict[Any, Any]) -> Any:
     if isinstance(expr, tvm.ir.Constant):
         return ("const", hash(expr))
     if isinstance(expr, relax.Tuple):
-        return ("tuple", *(_key(f, env) for f in expr.fields))
+        return _interned(("tuple", *(_key(f, env) for f in expr.fields)))
     if isinstance(expr, relax.TupleGetItem):
-        return ("item", _key(expr.tuple_value, env), int(expr.index))
+        return _interned(("item", _key(expr.tuple_value, env), int(expr.index)))
     if isinstance(expr, relax.Call):
         op = expr.op.name_hint if isinstance(expr.op, relax.GlobalVar) else str(getattr(expr.op, "name", expr.op))
-        return ("call", op, *(_key(a, env) for a in expr.args), str(expr.attrs) if expr.attrs else "")
+        return _interned(("call", op, *(_key(a, env) for a in expr.args), str(expr.attrs) if expr.attrs else ""))
     return ("expr", str(expr))
 
 
