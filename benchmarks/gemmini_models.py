@@ -4,6 +4,7 @@ array utilisation inside the offloaded layers, the end-to-end utilisation (the m
 DIM^2 x cycles), the share of cycles spent on the CPU and the layout transforms left at run time.
 
     python benchmarks/gemmini_models.py [--models mlp,cnn,cnn_ort,dwsep,attention,squeezenet,resnet50]
+    python benchmarks/gemmini_models.py --models bvlc_alexnet,densenet121,inception_v1,...  # (not by default)
 
 `cnn_ort` is the sample CNN quantized by onnxruntime's quantize_static without its pre-processing
 (BatchNormalization stays a QDQ op of its own), as a user who calls it directly gets it.
@@ -36,6 +37,10 @@ BUILDERS = {
     "attention": samples.attention,
     "squeezenet": lambda: samples.materialize_light("squeezenet", image=64),
     "resnet50": lambda: samples.materialize_light("resnet50"),
+    # the other light architectures of the onnx wheel, at the e2e tests' images (--models to run them)
+    **{name: (lambda n=name, i=image: samples.materialize_light(n, image=i)) for name, image in (
+        ("bvlc_alexnet", 64), ("densenet121", 32), ("inception_v1", 64), ("inception_v2", 64), ("shufflenet", 64),
+        ("vgg19", 32), ("zfnet512", 64))},
 }
 DEFAULT_MODELS = ("mlp", "cnn", "cnn_ort", "dwsep", "attention", "squeezenet", "resnet50")
 AS_IS = {"cnn_ort"}  # quantized without onnxruntime's pre-processing
