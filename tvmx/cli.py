@@ -396,8 +396,8 @@ def quantize_cmd(model: Path, output: Path, target: str | None, calibration: Pat
                f"{info['quantize_nodes']} QuantizeLinear, {info['dequantize_nodes']} DequantizeLinear"
                + (f"; {info['exact_adds']} of {info['int8_adds']} int8 adds exact on the accelerator, "
                   f"{info['rescaled_adds']} by moving their scales" if info["int8_adds"] else "")
-               + (f"; {info['shared_concats']} Concats at one scale with their inputs" if info["shared_concats"]
-                  else "") + ")")
+               + (f"; Concats given one scale with their inputs: {info['shared_concats']}"
+                  if info["shared_concats"] else "") + ")")
 
 
 @cli.command("dump-ir")
