@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -54,3 +55,25 @@ def assert_error(result: Result, code: int, *fragments: str) -> None:
     assert "Traceback" not in result.output
     for fragment in fragments:
         assert fragment in errors[0], errors[0]
+
+
+def relax_main(make: Any, shape: tuple[int, ...], dtype: str = "int8") -> Any:
+    """A Relax module whose main(x) returns make(block_builder, x), for an x of this shape and dtype."""
+    from tvm import relax
+
+    bb = relax.BlockBuilder()
+    x = relax.Var("x", relax.TensorType(shape, dtype))
+    with bb.function("main", [x]):
+        with bb.dataflow():
+            out = bb.emit_output(make(bb, x))
+        bb.emit_func_output(out)
+    return bb.get()
+
+
+def run_relax(mod: Any, x: np.ndarray) -> np.ndarray:
+    """main(x) of a Relax module, legalized and run on the host."""
+    import tvm
+    from tvm import relax
+
+    vm = relax.VirtualMachine(tvm.compile(relax.transform.LegalizeOps()(mod), target="llvm"), tvm.cpu())
+    return vm["main"](tvm.runtime.tensor(x)).numpy()  # type: ignore[no-any-return]

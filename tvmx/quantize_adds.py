@@ -46,6 +46,17 @@ def _zero_int8(inits: dict[str, onnx.TensorProto], node: onnx.NodeProto) -> bool
     return zero is not None and zero.data_type == onnx.TensorProto.INT8 and not numpy_helper.to_array(zero).any()
 
 
+def graph_maps(model: onnx.ModelProto) -> tuple[dict[str, onnx.TensorProto], dict[str, onnx.NodeProto],
+                                                 dict[str, list[onnx.NodeProto]]]:
+    """The graph's initializers by name, each tensor's producing node and its consuming nodes."""
+    graph = model.graph
+    users: dict[str, list[onnx.NodeProto]] = {}
+    for node in graph.node:
+        for name in node.input:
+            users.setdefault(name, []).append(node)
+    return {t.name: t for t in graph.initializer}, {out: n for n in graph.node for out in n.output}, users
+
+
 def qdq_scale_name(inits: dict[str, onnx.TensorProto], node: onnx.NodeProto | None, op: str) -> str | None:
     """The scale initializer of `node` if it is an `op` (QuantizeLinear or DequantizeLinear) of a
     computed tensor (not a constant: a bias) with a scalar scale and a zero int8 zero point."""
@@ -58,16 +69,9 @@ def int8_adds(model: onnx.ModelProto, arities: set[int]) -> list[Int8Add]:
     """The Add and Sum nodes of `arities` operands whose operands all come through DequantizeLinear of
     computed int8 tensors and whose result goes to one QuantizeLinear, directly or through a Relu,
     all symmetric with scalar scales."""
-    graph = model.graph
-    inits = {t.name: t for t in graph.initializer}
-    producer = {out: node for node in graph.node for out in node.output}
-    users: dict[str, list[onnx.NodeProto]] = {}
-    for node in graph.node:
-        for name in node.input:
-            users.setdefault(name, []).append(node)
-
+    inits, producer, users = graph_maps(model)
     adds = []
-    for node in graph.node:
+    for node in model.graph.node:
         if node.op_type not in ("Add", "Sum") or len(node.input) not in arities:
             continue
         after = users.get(node.output[0], [])

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import onnx
 
-from tvmx.quantize_adds import qdq_scale_name, scalar_scale
+from tvmx.quantize_adds import graph_maps, qdq_scale_name, scalar_scale
 
 
 def _before_relus(dq: onnx.NodeProto | None, producer: dict[str, onnx.NodeProto],
@@ -36,16 +36,10 @@ def shared_concat_scales(model: onnx.ModelProto) -> tuple[dict[str, float], int]
     DequantizeLinear of computed int8 tensors and whose output goes to one QuantizeLinear (symmetric,
     scalar scales): every one of them the largest, and how many Concats that unifies. A scale shared
     with another Concat that needs another value is left, and so is that Concat."""
-    graph = model.graph
-    inits = {t.name: t for t in graph.initializer}
-    producer = {out: node for node in graph.node for out in node.output}
-    users: dict[str, list[onnx.NodeProto]] = {}
-    for node in graph.node:
-        for name in node.input:
-            users.setdefault(name, []).append(node)
+    inits, producer, users = graph_maps(model)
     shared: dict[str, float] = {}
     made = 0
-    for node in graph.node:
+    for node in model.graph.node:
         if node.op_type != "Concat":
             continue
         after = users.get(node.output[0], [])

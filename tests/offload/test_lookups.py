@@ -6,28 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from helpers import relax_main, run_relax
 
 from tvmx.offload.lookups import lower_lookups
-
-
-def _module(make: Any, shape: tuple[int, ...]) -> Any:
-    from tvm import relax
-
-    bb = relax.BlockBuilder()
-    x = relax.Var("x", relax.TensorType(shape, "int8"))
-    with bb.function("main", [x]):
-        with bb.dataflow():
-            out = bb.emit_output(make(bb, x))
-        bb.emit_func_output(out)
-    return bb.get()
-
-
-def _run(mod: Any, x: np.ndarray) -> np.ndarray:
-    import tvm
-    from tvm import relax
-
-    vm = relax.VirtualMachine(tvm.compile(relax.transform.LegalizeOps()(mod), target="llvm"), tvm.cpu())
-    return vm["main"](tvm.runtime.tensor(x)).numpy()  # type: ignore[no-any-return]
 
 
 def test_an_int8_wrap_lookup_and_a_channel_lookup_keep_their_values() -> None:
@@ -47,10 +28,10 @@ def test_an_int8_wrap_lookup_and_a_channel_lookup_keep_their_values() -> None:
         return relax.op.take(relax.const(tables), index, axis=0, mode="clip")
 
     for make, name in ((wrap, "int8_lookup"), (channel, "channel_lookup")):
-        mod = _module(make, x.shape)
+        mod = relax_main(make, x.shape)
         lowered = lower_lookups(mod)
         assert name in lowered.script() and "R.take(" not in lowered["main"].script()
-        assert np.array_equal(_run(lowered, x), _run(mod, x))
+        assert np.array_equal(run_relax(lowered, x), run_relax(mod, x))
 
 
 def test_a_lookup_whose_index_could_leave_the_table_stays_a_take() -> None:
@@ -63,7 +44,7 @@ def test_a_lookup_whose_index_could_leave_the_table_stays_a_take() -> None:
         index = bb.emit(relax.op.add(bb.emit(relax.op.astype(v, "int32")), relax.const(offsets)))
         return relax.op.take(relax.const(tables), index, axis=0, mode="clip")
 
-    assert "R.take(" in lower_lookups(_module(channel, (1, 2, 4)))["main"].script()
+    assert "R.take(" in lower_lookups(relax_main(channel, (1, 2, 4)))["main"].script()
 
 
 def test_a_lookup_of_a_lookup_is_one_lookup_of_the_same_values() -> None:
@@ -79,12 +60,12 @@ def test_a_lookup_of_a_lookup_is_one_lookup_of_the_same_values() -> None:
         first = bb.emit(relax.op.take(relax.const(inner), v, axis=0, mode="wrap"), name_hint="n7__sigmoid_1_Q")
         return relax.op.take(relax.const(outer), first, axis=0, mode="wrap")
 
-    mod = _module(twice, x.shape)
+    mod = relax_main(twice, x.shape)
     lowered = lower_lookups(mod)
     assert lowered["main"].script().count("int8_lookup") == 1
     assert [b.var.name for block in lowered["main"].body.blocks for b in block.bindings] == ["n7__sigmoid_1_Q"]
-    assert np.array_equal(_run(lowered, x), _run(mod, x))
-    assert np.array_equal(_run(mod, x), outer[inner[x.astype(np.int64) & 255].astype(np.int64) & 255])
+    assert np.array_equal(run_relax(lowered, x), run_relax(mod, x))
+    assert np.array_equal(run_relax(mod, x), outer[inner[x.astype(np.int64) & 255].astype(np.int64) & 255])
 
 
 def test_a_lookup_fuses_into_the_concatenation_that_reads_it() -> None:
@@ -100,10 +81,10 @@ def test_a_lookup_fuses_into_the_concatenation_that_reads_it() -> None:
         looked_up = bb.emit(relax.op.take(relax.const(table), v, axis=0, mode="wrap"))
         return relax.op.concat([v, looked_up], axis=2)
 
-    mod = _module(concat, x.shape)
+    mod = relax_main(concat, x.shape)
     lowered = lower_lookups(mod)
     fused = tvm.ir.transform.Sequential([relax.transform.LegalizeOps(), relax.transform.AnnotateTIROpPattern(),
                                          relax.transform.FuseOps(), relax.transform.FuseTIR()])(lowered)
     kernels = [gv.name_hint for gv, f in fused.functions.items() if isinstance(f, tvm.tirx.PrimFunc)]
     assert kernels == ["fused_int8_lookup_concatenate"], kernels
-    assert np.array_equal(_run(fused, x), np.concatenate([x, table[x.astype(np.int64) & 255]], axis=2))
+    assert np.array_equal(run_relax(fused, x), np.concatenate([x, table[x.astype(np.int64) & 255]], axis=2))

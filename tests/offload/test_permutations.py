@@ -6,28 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from helpers import relax_main, run_relax
 
 from tvmx.offload.permutations import channel_permutations, last_axis_permutation
-
-
-def _module(make: Any, shape: tuple[int, ...]) -> Any:
-    from tvm import relax
-
-    bb = relax.BlockBuilder()
-    x = relax.Var("x", relax.TensorType(shape, "int8"))
-    with bb.function("main", [x]):
-        with bb.dataflow():
-            out = bb.emit_output(make(bb, x))
-        bb.emit_func_output(out)
-    return bb.get()
-
-
-def _run(mod: Any, x: np.ndarray) -> np.ndarray:
-    import tvm
-    from tvm import relax
-
-    vm = relax.VirtualMachine(tvm.compile(relax.transform.LegalizeOps()(mod), target="llvm"), tvm.cpu())
-    return vm["main"](tvm.runtime.tensor(x)).numpy()  # type: ignore[no-any-return]
 
 
 def _shuffle(groups: int) -> Any:
@@ -54,19 +35,19 @@ def _kernels(mod: Any) -> list[str]:
 
 def test_a_channel_shuffle_becomes_one_gather_with_the_same_values() -> None:
     x = np.random.default_rng(0).integers(-128, 128, (1, 3, 5, 24)).astype(np.int8)
-    mod = _module(_shuffle(4), x.shape)
+    mod = relax_main(_shuffle(4), x.shape)
     rewritten = channel_permutations(mod)
     assert _kernels(rewritten) == ["channel_permutation"]
     assert "permute_dims" not in rewritten["main"].script()
-    np.testing.assert_array_equal(_run(rewritten, x), _run(mod, x))
+    np.testing.assert_array_equal(run_relax(rewritten, x), run_relax(mod, x))
     want = x.reshape(1, 3, 5, 4, 6).transpose(0, 1, 2, 4, 3).reshape(x.shape)  # the shuffle itself
-    np.testing.assert_array_equal(_run(rewritten, x), want)
+    np.testing.assert_array_equal(run_relax(rewritten, x), want)
 
 
 def test_chains_that_move_across_pixels_stay() -> None:
     from tvm import relax
 
-    mod = _module(lambda bb, x: relax.op.permute_dims(bb.emit(relax.op.permute_dims(x, [0, 2, 1, 3])), [0, 1, 2, 3]),
+    mod = relax_main(lambda bb, x: relax.op.permute_dims(bb.emit(relax.op.permute_dims(x, [0, 2, 1, 3])), [0, 1, 2, 3]),
                   (1, 3, 5, 8))
     assert _kernels(channel_permutations(mod)) == []
     assert last_axis_permutation(np.arange(12).reshape(3, 4)[:, [1, 0, 3, 2]]) is not None
