@@ -122,3 +122,43 @@ def test_batch_norm_arithmetic_is_onnxruntimes_to_the_bit() -> None:
     col = [a.reshape(-1, 1) for a in (gamma, beta, mean, var)]
     got = _batch_norm(x, *col, np.full((1, 1), 1e-5, np.float32))
     assert np.array_equal(got, want), f"{int((got != want).sum())} of {want.size} differ"
+
+
+def test_a_dequantize_with_other_users_still_starts_a_chain_and_the_longest_chain_wins() -> None:
+    """DenseNet: a concatenation's dequantize feeds its BatchNorm and the next concatenation. The
+    BatchNorm -> Q -> DQ -> Mul -> Q chain is one lookup (not a float BatchNorm and then a lookup of
+    the rest from the later dequantize); the other user keeps the dequantize."""
+    from tvm.relax.frontend.onnx import from_onnx
+
+    rng = np.random.default_rng(5)
+    values = {"si": 0.05, "sb": 0.07, "sm": 0.09, "z": 0, "gamma": rng.uniform(0.5, 1.5, C),
+              "beta": rng.standard_normal(C), "mean": rng.standard_normal(C) * 0.3, "var": rng.uniform(0.3, 2.0, C),
+              "w": rng.uniform(0.5, 2.0, (C, 1, 1))}
+    inits = [numpy_helper.from_array(np.asarray(v, np.int8 if k == "z" else np.float32), k) for k, v in values.items()]
+    nodes = [helper.make_node("DequantizeLinear", ["q", "si", "z"], ["d0"]),
+             helper.make_node("BatchNormalization", ["d0", "gamma", "beta", "mean", "var"], ["bn"], epsilon=1e-5),
+             helper.make_node("QuantizeLinear", ["bn", "sb", "z"], ["q1"]),
+             helper.make_node("DequantizeLinear", ["q1", "sb", "z"], ["d1"]),
+             helper.make_node("Mul", ["d1", "w"], ["m"]),
+             helper.make_node("QuantizeLinear", ["m", "sm", "z"], ["y"]),
+             helper.make_node("Relu", ["d0"], ["r"]),  # the dequantize's other user
+             helper.make_node("QuantizeLinear", ["r", "si", "z"], ["y2"])]
+    shape = [1, C, 16, 16]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("q", TensorProto.INT8, shape)],
+                              [helper.make_tensor_value_info(n, TensorProto.INT8, shape) for n in ("y", "y2")], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    q = _every_value(6)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    want = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"]).run(
+        None, {"q": q})
+    mod = channel_tables(from_onnx(model, keep_params_in_input=False))
+    text = mod["main"].script()
+    assert "batch_norm" not in text and text.count("R.take(") == 1 and "R.multiply" not in text
+    import tvm
+    from tvm import relax
+
+    vm = relax.VirtualMachine(tvm.compile(relax.transform.LegalizeOps()(lower_lookups(mod)), target="llvm"), tvm.cpu())
+    got = vm["main"](tvm.runtime.tensor(q))
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g.numpy(), w)

@@ -150,6 +150,9 @@ def _scalar_pair(call: Any, values: dict[Any, Any]) -> tuple[np.ndarray, np.ndar
     return scale.reshape(1, 1).astype(np.float32), zero.reshape(1, 1).astype(np.float32)
 
 
+_NO_CHAIN = _Chain(None, (), 1, "int8", "int8")
+
+
 class _Planner:
     """Finds the chains of `main`: end var (the last quantize) -> chain."""
 
@@ -168,19 +171,24 @@ class _Planner:
             self.uses[arg] += 1  # a model output is used outside any chain
 
     def plan(self) -> dict[Any, _Chain]:
+        """A chain from each user of each dequantize (DenseNet's concatenation feeds its BatchNorm
+        and the next concatenation: the BatchNorm's chain is one lookup, the dequantize stays for
+        the other)."""
         chains: dict[Any, _Chain] = {}
         for var, value in self.values.items():
             if op_name(value) == "relax.dequantize":
-                found = self._chain_from(var, value)
-                if found is not None:
-                    chains[found[0]] = found[1]
+                for first in dict.fromkeys(self.users.get(var, [])):
+                    found = self._chain_from(var, value, first)
+                    # the chain from an earlier dequantize also covers the later ones ending where it ends
+                    if found is not None and len(found[1].steps) > len(chains.get(found[0], _NO_CHAIN).steps):
+                        chains[found[0]] = found[1]
         return chains
 
     def _next(self, var: Any) -> Any:
         """The one user of `var`, or None."""
         return self.users[var][0] if self.uses[var] == 1 and len(self.users.get(var, [])) == 1 else None
 
-    def _chain_from(self, start: Any, dq: Any) -> tuple[Any, _Chain] | None:
+    def _chain_from(self, start: Any, dq: Any, first: Any) -> tuple[Any, _Chain] | None:
         source = dq.args[0]
         in_dtype = str(source.ty.dtype)
         pair = _scalar_pair(dq, self.values)
@@ -190,7 +198,8 @@ class _Planner:
         channels, rank = shape[CHANNEL_AXIS], len(shape)
         steps = [_Step("relax.dequantize", pair)]
         per_channel, arithmetic, best, cur = False, False, None, start
-        while (user := self._next(cur)) is not None:
+        user = first
+        while user is not None:
             value = self.values[user]
             if [int(d) for d in getattr(user.ty, "shape", None) or []] != shape and op_name(value) != \
                     "relax.nn.batch_norm":
@@ -203,6 +212,7 @@ class _Planner:
             arithmetic |= step.op in ARITHMETIC or step.op == "relax.nn.batch_norm"
             if step.op == "relax.quantize" and arithmetic:
                 best = (cur, _Chain(source, tuple(steps), channels if per_channel else 1, in_dtype, step.dtype, dq))
+            user = self._next(cur)
         return self._pooled(*best) if best is not None else None
 
     def _pooled(self, end: Any, chain: _Chain) -> tuple[Any, _Chain]:
