@@ -52,11 +52,16 @@ def _pool(kind: str, dtype: str = "int8") -> Any:
 
 @pytest.mark.parametrize(("kind", "dtype"), [("max", "int8"), ("avg", "float32")])
 def test_scalar_pools_keep_their_taps_innermost(kind: str, dtype: str) -> None:
-    """On a scalar core each output's taps reduce in a register (channels inside the taps: a load, a
-    max or add and a store of the output per tap); with vectors the channels go innermost, as for a
-    conv, whose products keep the reorder on scalar cores too."""
+    """On a scalar core each output's taps reduce in a register where its row is longer than
+    REGISTER_ROW (channels inside the taps: a load, a max or add and a store of the output per tap);
+    with vectors the channels go innermost, as for a conv, whose products keep the reorder on scalar
+    cores too."""
     assert InnerSpatialReduction(vector=False).apply(_pool(kind, dtype), None, False) is None
     assert InnerSpatialReduction(vector=False).apply(_conv(), None, False) is not None
+    # a row of up to REGISTER_ROW outputs stays in registers once unrolled: the reorder is kept
+    x = te.placeholder((1, 4, 8, 8), dtype, name="x")
+    short = te.create_prim_func([x, topi.nn.pool2d(x, (3, 3), (1, 1), (1, 1), (1, 1, 1, 1), kind, layout="NCHW")])
+    assert InnerSpatialReduction(vector=False).apply(short, None, False) is not None
     if kind == "avg":
         return
     sch = InnerSpatialReduction(vector=True).apply(_pool(kind, dtype), None, False)

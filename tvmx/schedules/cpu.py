@@ -16,6 +16,10 @@ from tvm.s_tir.dlight.analysis import normalize_prim_func
 from tvm.s_tir.dlight.base import ScheduleRule
 
 MIN_INNER_EXTENT = 4  # shorter innermost output axes are not worth it
+# A pool's row of outputs up to this long stays in registers when clang unrolls it (Inception v1's
+# 16-wide LRN window sum: 15 instructions an output that way, 26 with the taps innermost); a longer
+# one is loaded and stored per tap (ZFNet's 29-wide: 61 against 33).
+REGISTER_ROW = 16
 
 
 def _unit(extent: Any) -> bool:
@@ -61,8 +65,9 @@ class InnerSpatialReduction(ScheduleRule):  # type: ignore[misc]
     def __init__(self, vector: bool) -> None:
         # Without vectors a matmul gains nothing from the reorder (a load and store of the output per
         # multiply instead of a register accumulator: measured 121k -> 173k instructions on the MLP),
-        # and a pool loses (a load, a max or add and a store of the output per tap: SqueezeNet's int8
-        # 3x3 max pools took 88 instructions an output, ZFNet's LRN window sum 61).
+        # and a pool with rows longer than REGISTER_ROW loses (a load, a max or add and a store of the
+        # output per tap: SqueezeNet's int8 3x3 max pools over 64-256 channels took 88 instructions an
+        # output, ZFNet's LRN window sum 61).
         self.vector = vector
 
     def apply(self, func: tirx.PrimFunc, target: Any, tunable: bool) -> s_tir.Schedule | None:
@@ -73,11 +78,12 @@ class InnerSpatialReduction(ScheduleRule):  # type: ignore[misc]
         if found is None:
             return None
         block, spatial, reduce = found
-        if not self.vector and (_matmul_like(sch, spatial, reduce) or _pool_like(sch, block)):
-            return None  # scalar: the plain loop nest (or SingleReduction's) accumulates in a register
         extent = sch.get(spatial[-1]).extent
         if not isinstance(extent, tirx.IntImm) or extent.value < MIN_INNER_EXTENT:
             return None
+        if not self.vector and (_matmul_like(sch, spatial, reduce)
+                                or (_pool_like(sch, block) and extent.value > REGISTER_ROW)):
+            return None  # scalar: the plain loop nest (or SingleReduction's) accumulates in a register
         sch.reorder(*spatial[:-1], *reduce, spatial[-1])
         sch.decompose_reduction(block, reduce[0])
         # Epilogues (bias, activation) run per row right after it is reduced: row-sized temporaries.
