@@ -150,9 +150,6 @@ def _scalar_pair(call: Any, values: dict[Any, Any]) -> tuple[np.ndarray, np.ndar
     return scale.reshape(1, 1).astype(np.float32), zero.reshape(1, 1).astype(np.float32)
 
 
-_NO_CHAIN = _Chain(None, (), 1, "int8", "int8")
-
-
 class _Planner:
     """Finds the chains of `main`: end var (the last quantize) -> chain."""
 
@@ -179,8 +176,11 @@ class _Planner:
             if op_name(value) == "relax.dequantize":
                 for first in dict.fromkeys(self.users.get(var, [])):
                     found = self._chain_from(var, value, first)
+                    if found is None:
+                        continue
                     # the chain from an earlier dequantize also covers the later ones ending where it ends
-                    if found is not None and len(found[1].steps) > len(chains.get(found[0], _NO_CHAIN).steps):
+                    known = chains.get(found[0])
+                    if known is None or len(found[1].steps) > len(known.steps):
                         chains[found[0]] = found[1]
         return chains
 

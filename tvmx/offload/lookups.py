@@ -12,12 +12,11 @@ clamp never acts), so the values are the same.
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 import numpy as np
 
-from tvmx.offload.rewrite import bindings, bound_value, constant_array, op_name, rewrite_main
+from tvmx.offload.rewrite import bound_value, constant_array, mark_injective, op_name, rewrite_main, use_counts
 from tvmx.stages.provenance import node_index
 
 EIGHT_BIT = {"int8": -128, "uint8": 0}  # dtype -> its smallest value
@@ -53,8 +52,7 @@ def compose_lookups(mod: Any) -> Any:
     composed one takes the inner's name: it computes the inner's nodes (stages/provenance.py)."""
     from tvm import relax
 
-    main = mod["main"]
-    uses = Counter(v for value in [*bindings(main).values(), main.body.body] for v in relax.analysis.free_vars(value))
+    uses = use_counts(mod["main"])
 
     @relax.expr_functor.mutator
     class Compose(relax.PyExprMutator):  # type: ignore[misc]
@@ -129,11 +127,6 @@ def lower_lookups(mod: Any) -> Any:
 
             return self.builder_.call_te(compute, table, x, primfunc_name_hint=LOOKUP_KERNELS[1])
 
-    mod = rewrite_main(Lower(mod), mod)
-    # A gather reads its table at a data-dependent index, which AnnotateTIROpPattern calls opaque;
-    # but each output element reads one element of x, as an injective op does, so FuseOps may fuse
-    # the lookup into its consumer (a concatenation) and the schedule inline it: one pass, not two.
-    for gv, func in list(mod.functions.items()):
-        if isinstance(func, tirx.PrimFunc) and gv.name_hint.startswith(LOOKUP_KERNELS):
-            mod[gv] = func.with_attr("op_pattern", 2)  # kInjective
-    return mod
+    # Injective, so FuseOps may fuse a lookup into its consumer (a concatenation) and the schedule
+    # inline it: one pass, not two.
+    return mark_injective(rewrite_main(Lower(mod), mod), LOOKUP_KERNELS)

@@ -10,12 +10,11 @@ gather moves exactly the elements the chain moves.
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 import numpy as np
 
-from tvmx.offload.rewrite import bindings, op_name, rewrite_main, static_shape
+from tvmx.offload.rewrite import bindings, mark_injective, op_name, rewrite_main, static_shape, use_counts
 
 MOVES = ("relax.permute_dims", "relax.reshape")
 PERMUTATION_KERNEL = "channel_permutation"
@@ -42,11 +41,10 @@ def last_axis_permutation(source: np.ndarray) -> np.ndarray | None:
 def channel_permutations(mod: Any) -> Any:
     from tvm import relax, te
 
-    main = mod["main"]
-    values = bindings(main)
-    uses = Counter(v for value in [*values.values(), main.body.body] for v in relax.analysis.free_vars(value))
+    values = bindings(mod["main"])
+    uses = use_counts(mod["main"])
 
-    def chain(var: Any) -> tuple[Any, list[Any]] | None:
+    def chain(var: Any) -> tuple[Any, list[Any]]:
         """The source and the moves (first to last) of the chain that ends in `var`'s value."""
         moves = [values[var]]
         while isinstance(moves[0].args[0], relax.Var) and uses[moves[0].args[0]] == 1 \
@@ -83,11 +81,4 @@ def channel_permutations(mod: Any) -> Any:
             self.set_var_remap(binding.var, named)
             self.builder_.emit_normalized(relax.VarBinding(named, self.builder_.normalize(new)))
 
-    mod = rewrite_main(Rewrite(mod), mod)
-    # Each output element reads one input element, as an injective op does: FuseOps may fuse it.
-    from tvm import tirx
-
-    for gv, func in list(mod.functions.items()):
-        if isinstance(func, tirx.PrimFunc) and gv.name_hint.startswith(PERMUTATION_KERNEL):
-            mod[gv] = func.with_attr("op_pattern", 2)  # kInjective
-    return mod
+    return mark_injective(rewrite_main(Rewrite(mod), mod), (PERMUTATION_KERNEL,))

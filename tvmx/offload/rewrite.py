@@ -31,6 +31,27 @@ def bindings(func: Any) -> dict[Any, Any]:
     return {b.var: b.value for block in func.body.blocks for b in block.bindings}
 
 
+def use_counts(func: Any) -> Any:
+    """How many times each variable is read in the function's bindings and its result."""
+    from collections import Counter
+
+    from tvm import relax
+
+    return Counter(v for value in [*bindings(func).values(), func.body.body] for v in relax.analysis.free_vars(value))
+
+
+def mark_injective(mod: Any, prefixes: tuple[str, ...]) -> Any:
+    """The PrimFuncs named with these prefixes, gathers that read one input element per output
+    element at a constant or data-dependent index, marked injective for FuseOps (AnnotateTIROpPattern
+    calls a gather opaque), so that it may fuse them into their consumers."""
+    from tvm import tirx
+
+    for gv, func in list(mod.functions.items()):
+        if isinstance(func, tirx.PrimFunc) and gv.name_hint.startswith(prefixes):
+            mod[gv] = func.with_attr("op_pattern", 2)  # kInjective
+    return mod
+
+
 def bound_value(mutator: Any, expr: Any) -> Any:
     """The value `expr` is bound to in the mutator's function, through variable-to-variable
     bindings (an ONNX Flatten or Identity that imports as an alias); None for a non-variable."""
